@@ -1,0 +1,108 @@
+"""Step 1 of the PPO pseudocode: the policy π_θ (actor) and the value function V_φ (critic).
+
+Discrete actions use a Categorical over logits; continuous actions a diagonal Gaussian whose
+mean comes from the network and whose log standard deviation is a free parameter that does
+not depend on the state (as in the PPO paper's MuJoCo experiments). Layers are initialised
+orthogonally: gain √2 for hidden layers, 0.01 for the policy head (near-uniform first policy),
+1 for the value head.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+__all__ = ["ActorCritic", "orthogonal_init"]
+
+# Argument validation costs more than the forward pass of these small networks; the trainer
+# only ever builds distributions from finite network outputs (a non-finite one stops the run).
+Distribution.set_default_validate_args(False)
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def orthogonal_init(layer: nn.Linear, gain: float) -> nn.Linear:
+    """Orthogonal weights scaled by ``gain``, zero bias."""
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _mlp(sizes: Sequence[int], activation: str) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [orthogonal_init(nn.Linear(n_in, n_out), math.sqrt(2)), ACTIVATIONS[activation]()]
+    return layers
+
+
+class ActorCritic(nn.Module):
+    """Actor π_θ(a|s) and critic V_φ(s).
+
+    Separate networks by default; ``shared_trunk=True`` puts both heads on one trunk.
+    ``obs`` is (B, obs_dim) float32; ``distribution(obs)`` has batch shape (B,) and
+    ``log_prob`` returns (B,) (summed over action dimensions for a Gaussian); ``value(obs)``
+    returns (B,).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        continuous: bool,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        shared_trunk: bool = False,
+        log_std_init: float = 0.0,
+    ):
+        super().__init__()
+        self.continuous = continuous
+        self.shared_trunk = shared_trunk
+        sizes = [obs_dim, *hidden_sizes]
+        last = sizes[-1]
+        if shared_trunk:
+            self.trunk = nn.Sequential(*_mlp(sizes, activation))
+            self.actor = nn.Sequential(self.trunk, orthogonal_init(nn.Linear(last, action_dim), 0.01))
+            self.critic = nn.Sequential(self.trunk, orthogonal_init(nn.Linear(last, 1), 1.0))
+        else:
+            self.actor = nn.Sequential(*_mlp(sizes, activation), orthogonal_init(nn.Linear(last, action_dim), 0.01))
+            self.critic = nn.Sequential(*_mlp(sizes, activation), orthogonal_init(nn.Linear(last, 1), 1.0))
+        if continuous:
+            self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        """π_θ(·|s): Categorical(logits) or Independent(Normal(μ, exp(log σ)), 1)."""
+        out = self.actor(obs)
+        if self.continuous:
+            return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+        return Categorical(logits=out)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V_φ(s), shape (B,)."""
+        return self.critic(obs).squeeze(-1)
+
+    @torch.no_grad()
+    def sample_actions(self, obs: torch.Tensor) -> torch.Tensor:
+        """a ~ π_θ(·|s) for a batch of observations, without building a distribution object.
+
+        Discrete: the Gumbel-max trick, argmax(logits − log E) with E ~ Exp(1), draws exactly
+        from softmax(logits) — the distribution ``Categorical(logits).sample()`` draws from —
+        at under half its cost here (measured 104 µs against 250 µs per call for 16
+        environments), and the rollout calls it once per vector step. Continuous: μ + σ·z.
+        Log-probabilities are always taken from :meth:`distribution`.
+        """
+        out = self.actor(obs)
+        if self.continuous:
+            return out + self.log_std.exp() * torch.randn_like(out)
+        return (out - torch.empty_like(out).exponential_().log()).argmax(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """A sampled action (or the mode: argmax / mean) for each observation."""
+        dist = self.distribution(obs)
+        if deterministic:
+            return dist.mean if self.continuous else dist.probs.argmax(-1)
+        return dist.sample()

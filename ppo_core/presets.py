@@ -1,0 +1,82 @@
+"""The five presets: each a PPOConfig tuned to reach its target within its step budget.
+
+``total_steps`` is the budget the preset tests train within; the seconds each needs on two
+cores are in the README (measured with ``python -m ppo_core train --preset NAME --stop-at-target``).
+"""
+
+from __future__ import annotations
+
+from .config import PPOConfig
+
+__all__ = ["PRESETS"]
+
+PRESETS: dict[str, PPOConfig] = {
+    # Few, large gradient steps: 256-sample batches, 6 epochs at a high learning rate; a third
+    # of the gradient steps the RL Zoo's CartPole settings take to reach 475.
+    "cartpole": PPOConfig(
+        env_id="CartPole-v1",
+        total_steps=100_000,
+        num_envs=8,
+        num_steps=32,
+        num_minibatches=1,
+        update_epochs=6,
+        learning_rate=3e-3,
+        gamma=0.98,
+        gae_lambda=0.8,
+        target_return=475.0,
+    ),
+    "acrobot": PPOConfig(
+        env_id="Acrobot-v1",
+        total_steps=200_000,
+        num_envs=16,
+        num_steps=64,
+        num_minibatches=4,
+        update_epochs=4,
+        learning_rate=2.5e-3,
+        gamma=0.99,
+        gae_lambda=0.94,
+        normalize_obs=True,
+        target_return=-100.0,
+    ),
+    "pendulum-discrete": PPOConfig(
+        env_id="Pendulum-v1-discrete",
+        total_steps=300_000,
+        num_envs=8,
+        num_steps=256,
+        num_minibatches=8,
+        update_epochs=10,
+        learning_rate=1e-3,
+        gamma=0.95,
+        gae_lambda=0.95,
+        target_return=-20.0,
+    ),
+    "pendulum": PPOConfig(
+        env_id="Pendulum-v1",
+        total_steps=400_000,
+        num_envs=8,
+        num_steps=256,
+        num_minibatches=8,
+        update_epochs=10,
+        learning_rate=1e-3,
+        gamma=0.9,
+        gae_lambda=0.95,
+        normalize_obs=False,
+        normalize_reward=True,
+        target_return=-200.0,
+    ),
+    "mountaincar-continuous": PPOConfig(
+        env_id="MountainCarContinuous-v0",
+        total_steps=400_000,
+        num_envs=16,
+        num_steps=128,
+        num_minibatches=4,
+        update_epochs=4,
+        learning_rate=5e-4,
+        gamma=0.99,
+        gae_lambda=0.95,
+        normalize_obs=True,
+        normalize_reward=True,
+        log_std_init=0.0,
+        target_return=90.0,
+    ),
+}

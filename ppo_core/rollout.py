@@ -1,0 +1,107 @@
+"""Step 3 of the PPO pseudocode: run π_θk in the environments and keep what the update needs.
+
+Storage is time-first, ``(num_steps, num_envs, ...)`` as in CleanRL. During collection only
+the actor runs, once per vector step, to sample actions; the critic's values and the
+log-probabilities of the taken actions are computed afterwards in one batched pass
+(:func:`evaluate_rollout`) — the networks do not change during a rollout, so the numbers are
+the same and the per-step cost is halved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from .envs import episode_stats
+from .networks import ActorCritic
+
+__all__ = ["Rollout", "collect_rollout", "evaluate_rollout"]
+
+
+@dataclass
+class Rollout:
+    """One batch D_k. T = num_steps, N = num_envs."""
+
+    obs: torch.Tensor  # (T, N, obs_dim) float32: s_t
+    actions: torch.Tensor  # (T, N) int64 or (T, N, act_dim) float32: a_t as sampled
+    rewards: np.ndarray  # (T, N) float64: r_t as the agent sees them (after any reward scaling)
+    terminated: np.ndarray  # (T, N) bool: the episode ended in the MDP after step t
+    truncated: np.ndarray  # (T, N) bool: a time limit cut the episode after step t
+    next_obs: torch.Tensor  # (N, obs_dim): s_T, the observation after the last step
+    final_obs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (t, n) -> last obs of a truncated episode
+    episode_returns: list[float] = field(default_factory=list)  # episodes that ended during this rollout
+    episode_lengths: list[int] = field(default_factory=list)
+    # Filled by evaluate_rollout:
+    log_probs: torch.Tensor | None = None  # (T, N): log π_θk(a_t|s_t)
+    values: np.ndarray | None = None  # (T, N): V(s_t)
+    final_values: np.ndarray | None = None  # (T, N): V(final obs) where truncated, else 0
+    last_value: np.ndarray | None = None  # (N,): V(s_T)
+
+    @property
+    def dones(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+def collect_rollout(envs: gym.vector.VectorEnv, agent: ActorCritic, obs: np.ndarray, num_steps: int) -> Rollout:
+    """Step the vector environment ``num_steps`` times from ``obs`` with actions sampled from
+    the agent's policy. ``obs`` is (N, obs_dim); the rollout's ``next_obs`` continues from it."""
+    n = envs.num_envs
+    obs_buf = torch.empty((num_steps, n, *obs.shape[1:]), dtype=torch.float32)
+    actions: list[torch.Tensor] = []
+    rewards = np.empty((num_steps, n))
+    terminated = np.empty((num_steps, n), dtype=bool)
+    truncated = np.empty((num_steps, n), dtype=bool)
+    rollout_final: dict[tuple[int, int], np.ndarray] = {}
+    ep_returns: list[float] = []
+    ep_lengths: list[int] = []
+    obs_t = torch.as_tensor(obs, dtype=torch.float32)
+    with torch.no_grad():
+        for t in range(num_steps):
+            obs_buf[t] = obs_t
+            action = agent.sample_actions(obs_t)
+            actions.append(action)
+            obs, reward, term, trunc, info = envs.step(action.numpy())
+            rewards[t] = reward
+            terminated[t] = term
+            truncated[t] = trunc
+            if "final_obs" in info:
+                ended = info["_final_obs"]
+                for i in np.flatnonzero(ended & trunc & ~term):
+                    rollout_final[(t, int(i))] = info["final_obs"][i]
+                r, l = episode_stats(info)
+                ep_returns.extend(r.tolist())
+                ep_lengths.extend(l.tolist())
+            obs_t = torch.as_tensor(obs, dtype=torch.float32)
+    return Rollout(
+        obs=obs_buf,
+        actions=torch.stack(actions),
+        rewards=rewards,
+        terminated=terminated,
+        truncated=truncated & ~terminated,
+        next_obs=obs_t,
+        final_obs=rollout_final,
+        episode_returns=ep_returns,
+        episode_lengths=ep_lengths,
+    )
+
+
+@torch.no_grad()
+def evaluate_rollout(agent: ActorCritic, rollout: Rollout) -> Rollout:
+    """Fill ``log_probs``, ``values``, ``final_values`` and ``last_value`` in one batched pass."""
+    t_len, n = rollout.rewards.shape
+    flat_obs = rollout.obs.reshape(t_len * n, -1)
+    flat_actions = rollout.actions.reshape(t_len * n, *rollout.actions.shape[2:])
+    rollout.log_probs = agent.distribution(flat_obs).log_prob(flat_actions).reshape(t_len, n)
+    extra = [rollout.next_obs]
+    if rollout.final_obs:
+        extra.append(torch.as_tensor(np.stack(list(rollout.final_obs.values())), dtype=torch.float32))
+    all_values = agent.value(torch.cat([flat_obs, *extra])).double().numpy()
+    rollout.values = all_values[: t_len * n].reshape(t_len, n)
+    rollout.last_value = all_values[t_len * n : t_len * n + n]
+    rollout.final_values = np.zeros((t_len, n))
+    for (t, i), v in zip(rollout.final_obs, all_values[t_len * n + n :]):
+        rollout.final_values[t, i] = v
+    return rollout

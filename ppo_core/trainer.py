@@ -1,0 +1,327 @@
+"""The PPO loop (seed 000's pseudocode), one update at a time.
+
+    for k = 0, 1, 2, ...                                  PPOTrainer.iterate()
+        collect D_k with π_θk                             PPOTrainer.collect()
+        rewards-to-go R̂ and advantages Â (GAE)            PPOTrainer.compute_advantages()
+        K epochs of minibatch ascent on the surrogate,
+        descent on the value loss                         PPOTrainer.update()
+
+Each step is a public method so a lesson page can run one of them and show its numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .advantages import gae, normalize_advantages
+from .config import PPOConfig
+from .envs import ENVIRONMENTS, make_vector_env
+from .networks import ActorCritic
+from .objectives import adaptive_beta, approx_kl, clip_fraction, clipped_objective, explained_variance, kl_penalty_objective, value_loss
+from .rollout import Rollout, collect_rollout, evaluate_rollout
+
+__all__ = ["PPOTrainer", "Batch", "TrainingDiverged", "RETURN_WINDOW"]
+
+RETURN_WINDOW = 20  # episode_return_mean is the mean of this many most recent episodes
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a parameter became NaN or infinite; the message says which and when."""
+
+
+@dataclass
+class Batch:
+    """A rollout flattened to B = T·N samples, with its advantages and returns."""
+
+    rollout: Rollout
+    obs: torch.Tensor  # (B, obs_dim)
+    actions: torch.Tensor  # (B,) or (B, act_dim)
+    log_probs: torch.Tensor  # (B,) log π_θk(a|s)
+    values: torch.Tensor  # (B,) V_φk(s)
+    advantages: torch.Tensor  # (B,) Â (GAE), not normalised
+    returns: torch.Tensor  # (B,) R̂ = Â + V: the value network's regression target
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+
+class PPOTrainer:
+    """Trains an :class:`ActorCritic` with PPO on ``config.env_id``.
+
+    ``iterate()`` yields one metrics record (a dict, see :meth:`train_one_update`) per update.
+    ``agent`` holds the networks; ``policy`` and ``value`` are its actor and critic.
+    """
+
+    def __init__(self, config: PPOConfig):
+        # Small networks get slower with more threads, and the app server needs the other core.
+        torch.set_num_threads(1)
+        self.config = config
+        self.spec = ENVIRONMENTS[config.env_id]
+        torch.manual_seed(config.seed)
+        self._shuffle = torch.Generator().manual_seed(config.seed)
+        self.envs = make_vector_env(
+            config.env_id,
+            config.num_envs,
+            normalize_obs=config.normalize_obs,
+            normalize_reward=config.normalize_reward,
+            gamma=config.gamma,
+        )
+        self.envs.action_space.seed(config.seed)
+        obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        space = self.envs.single_action_space
+        action_dim = int(space.shape[0]) if self.spec.continuous else int(space.n)
+        self.agent = ActorCritic(
+            obs_dim,
+            action_dim,
+            self.spec.continuous,
+            config.hidden_sizes,
+            config.activation,
+            config.shared_trunk,
+            config.log_std_init,
+        )
+        # eps=1e-5 as in the PPO reference implementations rather than Adam's 1e-8; fused: one kernel
+        # for all parameters instead of a Python loop over them (a third faster on these small nets).
+        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        self.obs, _ = self.envs.reset(seed=config.seed)
+        self.global_step = 0
+        self.update_index = 0
+        self.kl_beta = config.kl_beta
+        self.wall_s = 0.0
+        self.episode_returns: list[float] = []
+        self.episode_lengths: list[int] = []
+        self.recent_returns: deque[float] = deque(maxlen=RETURN_WINDOW)
+        self.last_batch: Batch | None = None
+        self.last_ratios: np.ndarray | None = None  # per-sample r after the latest update
+
+    # -- the networks, by their names in the pseudocode --------------------------------------
+    @property
+    def policy(self) -> torch.nn.Module:
+        return self.agent.actor
+
+    @property
+    def value(self) -> torch.nn.Module:
+        return self.agent.critic
+
+    # -- step 3 ------------------------------------------------------------------------------
+    def collect(self) -> Rollout:
+        """Collect num_steps × num_envs transitions with the current policy."""
+        rollout = collect_rollout(self.envs, self.agent, self.obs, self.config.num_steps)
+        self.obs = rollout.next_obs.numpy()
+        self.global_step += rollout.rewards.size
+        self.episode_returns += rollout.episode_returns
+        self.episode_lengths += rollout.episode_lengths
+        self.recent_returns.extend(rollout.episode_returns)
+        return evaluate_rollout(self.agent, rollout)
+
+    # -- steps 4 and 5 -----------------------------------------------------------------------
+    def compute_advantages(self, rollout: Rollout) -> Batch:
+        """GAE(γ, λ) advantages and returns R̂ = Â + V, flattened to a batch."""
+        c = self.config
+        adv = gae(
+            rollout.rewards,
+            rollout.values,
+            rollout.dones,
+            c.gamma,
+            c.gae_lambda,
+            rollout.last_value,
+            truncated=rollout.truncated,
+            final_values=rollout.final_values,
+        )
+        returns = adv + rollout.values
+        b = rollout.rewards.size
+        return Batch(
+            rollout=rollout,
+            obs=rollout.obs.reshape(b, -1),
+            actions=rollout.actions.reshape(b, *rollout.actions.shape[2:]),
+            log_probs=rollout.log_probs.reshape(b),
+            values=torch.as_tensor(rollout.values.reshape(b), dtype=torch.float32),
+            advantages=torch.as_tensor(adv.reshape(b), dtype=torch.float32),
+            returns=torch.as_tensor(returns.reshape(b), dtype=torch.float32),
+        )
+
+    # -- steps 6 and 7 -----------------------------------------------------------------------
+    STAT_NAMES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "loss")
+
+    def minibatch_loss(
+        self, batch: Batch, idx: torch.Tensor, see_ratio: Callable[[torch.Tensor], None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The total loss on the samples ``idx``:  −L^policy + c_v·L^V − c_e·H.
+
+        Returns the loss and a detached tensor of the statistics named in ``STAT_NAMES``.
+        """
+        c = self.config
+        obs = batch.obs[idx]
+        dist = self.agent.distribution(obs)
+        new_log_probs = dist.log_prob(batch.actions[idx])
+        new_values = self.agent.value(obs)
+        log_ratio = new_log_probs - batch.log_probs[idx]
+        ratio = log_ratio.exp()
+        if see_ratio is not None:
+            see_ratio(ratio.detach())
+        adv = batch.advantages[idx]
+        if c.norm_adv:
+            adv = normalize_advantages(adv)
+        if c.objective == "clip":
+            surrogate = clipped_objective(ratio, adv, c.clip_coef)
+        elif c.objective == "kl_penalty":
+            surrogate = kl_penalty_objective(ratio, adv, approx_kl(log_ratio, reduce=False), self.kl_beta)
+        else:
+            surrogate = ratio * adv
+        policy_loss = -surrogate.mean()
+        v_loss = value_loss(new_values, batch.returns[idx], batch.values[idx], c.clip_coef if c.clip_vloss else None)
+        loss = policy_loss + c.vf_coef * v_loss
+        if c.ent_coef > 0:
+            entropy = dist.entropy().mean()
+            loss = loss - c.ent_coef * entropy
+        else:  # kept out of the graph: a backward pass through it would cost time for a zero term
+            with torch.no_grad():
+                entropy = dist.entropy().mean()
+        with torch.no_grad():
+            stats = torch.stack(
+                [
+                    policy_loss,
+                    v_loss,
+                    entropy,
+                    approx_kl(log_ratio),
+                    clip_fraction(ratio, c.clip_coef),
+                    loss,
+                ]
+            ).detach()
+        return loss, stats
+
+    def update(
+        self,
+        batch: Batch,
+        on_epoch: Callable[[int, dict], None] | None = None,
+        on_minibatch: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    ) -> dict[str, float]:
+        """K epochs over shuffled minibatches. Returns the means of the minibatch statistics.
+
+        ``on_epoch(epoch, stats)`` is called after each epoch (the lesson page steps through them);
+        ``on_minibatch(epoch, idx, ratio)`` before each gradient step with the sample indices
+        and their ratios r = π_θ/π_θk as the loss saw them.
+        With ``target_kl`` set, the update stops before a gradient step whose minibatch already
+        shows approx_kl above it (checked before stepping, as Stable-Baselines3 does, so the
+        policy never moves further once the limit is passed).
+        """
+        c = self.config
+        names = self.STAT_NAMES
+        sums = torch.zeros(len(names), dtype=torch.float64)
+        count = 0
+        epochs_run = 0
+        stop = False
+        for epoch in range(c.update_epochs):
+            perm = torch.randperm(len(batch), generator=self._shuffle)
+            epoch_sums = torch.zeros(len(names), dtype=torch.float64)
+            epoch_count = 0
+            for start in range(0, len(batch) - c.minibatch_size + 1, c.minibatch_size):
+                idx = perm[start : start + c.minibatch_size]
+                loss, stats = self.minibatch_loss(batch, idx, on_minibatch and (lambda r: on_minibatch(epoch, idx, r)))
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {loss.item()} at update {self.update_index + 1}, epoch {epoch + 1} "
+                        f"(policy loss {stats[0].item():.4g}, value loss {stats[1].item():.4g}); "
+                        "try a smaller learning_rate"
+                    )
+                if c.target_kl is not None and stats[3].item() > c.target_kl:
+                    stop = True
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(self.agent.parameters(), c.max_grad_norm)
+                self.optimizer.step()
+                epoch_sums += stats
+                epoch_count += 1
+            sums += epoch_sums
+            count += epoch_count
+            if epoch_count:
+                epochs_run += 1
+                if on_epoch is not None:
+                    on_epoch(epoch, dict(zip(names, (epoch_sums / epoch_count).tolist())))
+            if stop:
+                break
+        for p in self.agent.parameters():
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(f"a network parameter became non-finite at update {self.update_index + 1}")
+        out = dict(zip(names, (sums / count).tolist())) if count else {}
+        out["epochs_run"] = epochs_run
+        return out
+
+    def batch_ratios(self, batch: Batch) -> np.ndarray:
+        """r = π_θ(a|s) / π_θk(a|s) for every sample of ``batch`` under the current policy."""
+        with torch.no_grad():
+            new = self.agent.distribution(batch.obs).log_prob(batch.actions)
+        return (new - batch.log_probs).exp().numpy()
+
+    # -- the whole loop ----------------------------------------------------------------------
+    @property
+    def episode_return_mean(self) -> float | None:
+        """Mean return of the last 20 finished episodes (None before the first)."""
+        return float(np.mean(self.recent_returns)) if self.recent_returns else None
+
+    @property
+    def reached_target(self) -> bool:
+        t = self.config.target_return
+        return t is not None and len(self.recent_returns) == RETURN_WINDOW and self.episode_return_mean >= t
+
+    @property
+    def done(self) -> bool:
+        if self.global_step + self.config.batch_size > self.config.total_steps:
+            return True
+        return self.config.stop_at_target and self.reached_target
+
+    def train_one_update(self) -> dict:
+        """Collect, estimate advantages, update; return the metrics record of this update."""
+        c = self.config
+        t0 = time.perf_counter()
+        if c.anneal_lr:
+            frac = 1.0 - self.update_index / max(c.num_updates, 1)
+            self.optimizer.param_groups[0]["lr"] = frac * c.learning_rate
+        rollout = self.collect()
+        batch = self.compute_advantages(rollout)
+        stats = self.update(batch)
+        ratios = self.batch_ratios(batch)
+        if c.objective == "kl_penalty":
+            self.kl_beta = adaptive_beta(self.kl_beta, float(approx_kl(np.log(ratios))), c.kl_target)
+        self.last_batch, self.last_ratios = batch, ratios
+        self.update_index += 1
+        self.wall_s += time.perf_counter() - t0
+        record = {
+            "update": self.update_index,
+            "global_step": self.global_step,
+            "wall_s": round(self.wall_s, 4),
+            "sps": round(self.global_step / self.wall_s, 1) if self.wall_s > 0 else None,
+            "episode_return_mean": self.episode_return_mean,
+            "episodes": len(self.episode_returns),
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "explained_variance": _finite_or_none(
+                explained_variance(batch.values.numpy(), batch.returns.numpy())
+            ),
+            **{k: _finite_or_none(v) for k, v in stats.items()},
+        }
+        if c.objective == "kl_penalty":
+            record["kl_beta"] = self.kl_beta
+        if self.spec.continuous:
+            record["std"] = float(self.agent.log_std.detach().exp().mean())
+        return record
+
+    def iterate(self) -> Iterator[dict]:
+        """Yield one metrics record per update until total_steps (or the target, if asked)."""
+        while not self.done:
+            yield self.train_one_update()
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def _finite_or_none(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
