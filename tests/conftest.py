@@ -17,3 +17,36 @@ def _one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture
+def open_page():
+    """open_page("pages/x.py") -> an AppTest of the whole app, switched to that page and run."""
+    from streamlit.testing.v1 import AppTest
+
+    def _open(page: str, timeout: float = 120):
+        at = AppTest.from_file(APP, default_timeout=timeout)
+        at.switch_page(page).run()
+        return at
+
+    return _open
+
+
+def chart_datasets(at) -> list[list]:
+    """For each Altair/Vega-Lite chart on the page (in order): (spec dict, [DataFrame per dataset]).
+
+    Streamlit sends a chart's spec as JSON and its data as named Arrow tables beside it.
+    """
+    import json
+
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    out = []
+    for el in at.get("vega_lite_chart"):
+        spec = json.loads(el.proto.spec)
+        frames = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in el.proto.datasets]
+        out.append((spec, frames))
+    return out

@@ -1,0 +1,110 @@
+"""4 · The clipped objective: L^CLIP over the ratio, for A > 0 and A < 0, and the KL penalty beside it."""
+
+import streamlit as st
+
+from ppo_core import adaptive_beta, clip_binds, clipped_objective
+from ppo_core.lesson import objective_curves
+from ui.charts import clip_objective_chart
+from ui.widgets import predict_then_reveal, show_chart
+
+st.title("4 · The clipped objective")
+st.markdown(
+    "A batch was collected by the old policy π_θk. While we improve π_θ on it, each sample's "
+    "contribution is weighted by the **probability ratio** r = π_θ(a|s) / π_θk(a|s). Plain "
+    "importance weighting, r·A, rewards pushing r as far as the advantage likes, and a batch "
+    "gathered by yesterday's policy says little about a policy that has moved far. PPO takes the "
+    "smaller of r·A and a version with r clipped to [1 − ε, 1 + ε]: once a sample has moved the "
+    "policy far enough *in the direction its advantage asks for*, it stops pulling."
+)
+st.latex(
+    r"L^{CLIP}(\theta)=\hat{\mathbb{E}}_t\Big[\min\big(r_t(\theta)\,\hat A_t,\;"
+    r"\operatorname{clip}(r_t(\theta),1-\epsilon,1+\epsilon)\,\hat A_t\big)\Big]"
+)
+
+c1, c2, c3 = st.columns(3)
+eps = c1.slider("Clip range ε", 0.05, 0.5, 0.2, 0.01, key="clip_eps", help="PPO's usual value is 0.1 to 0.3")
+adv_abs = c2.slider("Advantage size |A|", 0.1, 2.0, 1.0, 0.1, key="clip_adv")
+probe = c3.slider("Probe ratio r", 0.0, 2.0, 1.3, 0.01, key="clip_probe")
+
+left, right = st.columns(2)
+for col, adv in ((left, adv_abs), (right, -adv_abs)):
+    with col:
+        curves = objective_curves(eps, adv)
+        show_chart(clip_objective_chart(curves, eps, adv, probe=probe))
+        lhs, rhs = probe * adv, min(max(probe, 1 - eps), 1 + eps) * adv
+        value = float(clipped_objective(probe, adv, eps))
+        flows = not bool(clip_binds(probe, adv, eps))
+        m1, m2, m3 = st.columns(3)
+        m1.metric("r·A", f"{lhs:+.3f}")
+        m2.metric("clip(r)·A", f"{rhs:+.3f}")
+        m3.metric("L^CLIP = min", f"{value:+.3f}")
+        if flows:
+            st.success(f"At r = {probe:.2f} the gradient flows: the sample still moves the policy.")
+        else:
+            st.warning(f"At r = {probe:.2f} the clip binds: this sample's gradient is zero.")
+st.caption(
+    "Blue is the objective PPO maximises, grey dashed the unclipped r·A, the dashed rules mark "
+    "1 − ε and 1 + ε, and the orange band is where the clipped branch is the minimum so the "
+    "gradient is zero. Look at the asymmetry: for A > 0 only ratios above 1 + ε are cut, for "
+    "A < 0 only ratios below 1 − ε. A sample that moved the *wrong* way is never clipped: the "
+    "min keeps the worse, unclipped value, and its full gradient pulls it back."
+)
+
+st.subheader("The seed's worked examples")
+st.markdown("Seed 000 works two samples by hand with ε = 0.1. They are computed here with the ε above; set ε to 0.10 to reproduce them.")
+rows = []
+for r, a in ((1.2, 0.5), (0.8, -0.5)):
+    rows.append(
+        {
+            "r": r,
+            "A": a,
+            "r·A": r * a,
+            "clip(r, 1−ε, 1+ε)·A": min(max(r, 1 - eps), 1 + eps) * a,
+            "L^CLIP": float(clipped_objective(r, a, eps)),
+            "gradient": "zero (clipped)" if clip_binds(r, a, eps) else "flows",
+        }
+    )
+st.dataframe(rows, hide_index=True, key="clip_examples")
+
+predict_then_reveal(
+    "clip",
+    "A sample has advantage A = −0.5 and its ratio has already fallen to r = 0.6, with ε = 0.2. "
+    "During the next minibatch step, does this sample still push its action's probability down?",
+    ["Yes, its gradient is the full r·A", "No, the clip stops its gradient", "It pushes the probability back up"],
+    "No, the clip stops its gradient",
+    "With A < 0 the objective wants r smaller. Below 1 − ε = 0.8, min(r·A, 0.8·A) = 0.8·A, a "
+    "constant: the sample has done its share, and PPO stops it pulling the policy further from "
+    "the one that collected the data. The same sample at r = 1.4 (moved the wrong way) would "
+    "keep the full gradient r·A.",
+)
+
+st.subheader("Beside it: the KL-penalty objective")
+st.markdown(
+    "The PPO paper's other variant keeps r·A unclipped and subtracts β times the KL divergence "
+    "between old and new policy. Per sample the KL estimate at ratio r is (r − 1) − log r, zero "
+    "at r = 1 and growing on both sides, so the objective bends down away from r = 1 instead of "
+    "going flat."
+)
+st.latex(r"L^{KLPEN}(\theta)=\hat{\mathbb{E}}_t\big[r_t(\theta)\hat A_t-\beta\,\mathrm{KL}[\pi_{\theta_k}(\cdot|s_t),\pi_\theta(\cdot|s_t)]\big]")
+k1, k2 = st.columns(2)
+beta = k1.slider("Penalty weight β", 0.0, 5.0, 1.0, 0.1, key="clip_beta")
+kl_left, kl_right = st.columns(2)
+for col, adv in ((kl_left, adv_abs), (kl_right, -adv_abs)):
+    with col:
+        curves = objective_curves(eps, adv, beta=beta, r_min=0.05)
+        show_chart(clip_objective_chart(curves, eps, adv))
+st.caption(
+    "Red is r·A − β·KL. With β = 0 it is the unclipped line; raise β and its peak moves back "
+    "towards r = 1. Unlike the clip, the penalty never makes a gradient exactly zero: it only "
+    "makes moving away costlier."
+)
+st.markdown(
+    "**Adaptive β.** A fixed β is hard to choose, so after each update the paper compares the "
+    "measured KL d with a target d_targ: if d > 1.5·d_targ, β doubles; if d < d_targ / 1.5, β "
+    "halves; otherwise it stays."
+)
+a1, a2, a3 = st.columns(3)
+kl_target = a1.number_input("Target KL d_targ", 0.001, 0.1, 0.01, 0.001, format="%.3f", key="clip_kl_target")
+measured = a2.number_input("Measured KL d after the update", 0.0, 0.2, 0.02, 0.001, format="%.3f", key="clip_kl_measured")
+new_beta = adaptive_beta(beta, measured, kl_target)
+a3.metric("β for the next update", f"{new_beta:.3g}", delta=f"{new_beta - beta:+.3g}" if new_beta != beta else "unchanged")

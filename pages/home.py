@@ -1,0 +1,21 @@
+"""Home: the PPO loop as seed 000's pseudocode, each line linking to the page that teaches it."""
+
+import streamlit as st
+
+from ui.pages import LESSONS, PSEUDOCODE
+
+st.title("PPO, step by step")
+st.markdown(
+    "Proximal Policy Optimization improves a policy from its own experience, a batch at a time, "
+    "while keeping each new policy close to the one that collected the batch. "
+    "Below is the whole algorithm in eight lines. Each line links to the page that takes it apart "
+    "on real numbers, computed by the same code that trains the agents."
+)
+titles = {p.path: p.title for p in LESSONS}
+for i, (line, page) in enumerate(PSEUDOCODE, start=1):
+    indent = 1 if 2 < i < 8 else 0
+    cols = st.columns([0.05 + 0.05 * indent, 0.6, 0.35 - 0.05 * indent])
+    cols[1].markdown(f"**{i}.** {line}")
+    if page:
+        cols[2].page_link(page, label=titles[page])
+st.caption("Pseudocode after seed 000 (\"PPO from scratch\"), which follows OpenAI Spinning Up.")

@@ -1,0 +1,419 @@
+"""Small computations the lesson pages show, built on the same code the trainer runs.
+
+Nothing here is a second implementation: rollouts come from :func:`collect_rollout`, values
+from the trainer's critic, advantages from :mod:`ppo_core.advantages`, the update from
+:meth:`PPOTrainer.update`. These functions only arrange the numbers for a lesson.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.distributions import Normal
+
+from .presets import PRESETS
+from .rollout import Rollout, collect_rollout, evaluate_rollout
+from .trainer import Batch, PPOTrainer
+
+__all__ = [
+    "lesson_trainer",
+    "lesson_rollout",
+    "importance_sampling",
+    "UpdateTrace",
+    "trace_update",
+]
+
+
+def lesson_trainer(preset: str, seed: int = 0, warmup_updates: int = 0, num_envs: int | None = None) -> PPOTrainer:
+    """A trainer on ``preset`` after ``warmup_updates`` ordinary PPO updates (0: untrained)."""
+    cfg = PRESETS[preset]
+    changes = {"seed": seed}
+    if num_envs is not None:
+        changes["num_envs"] = num_envs
+        changes["num_minibatches"] = min(cfg.num_minibatches, num_envs * cfg.num_steps // 2)
+    trainer = PPOTrainer(cfg.replace(**changes))
+    for _ in range(warmup_updates):
+        trainer.train_one_update()
+    return trainer
+
+
+def lesson_rollout(trainer: PPOTrainer, num_steps: int, skip: int = 0) -> Rollout:
+    """``num_steps`` steps of the trainer's policy in its environments after ``skip`` unrecorded
+    steps (e.g. to show a time limit falling inside a short table), evaluated by its critic."""
+    if skip:
+        trainer.obs = collect_rollout(trainer.envs, trainer.agent, trainer.obs, skip).next_obs.numpy()
+    rollout = collect_rollout(trainer.envs, trainer.agent, trainer.obs, num_steps)
+    trainer.obs = rollout.next_obs.numpy()
+    return evaluate_rollout(trainer.agent, rollout)
+
+
+def importance_sampling(shift: float, num_samples: int = 200, trials: int = 200, seed: int = 0) -> dict:
+    """Estimate E_{x~q}[f(x)] with samples from p, weighted by q(x)/p(x).
+
+    p = N(0, 1) is the policy that collected the data; q = N(shift, 1) the one we want to
+    evaluate; f(x) = x, so the true value is ``shift``. Returns the samples and weights of one
+    trial, the estimate of every trial, and their mean and variance: the variance grows like
+    exp(shift²) as the two distributions part, which is why PPO keeps π_θ/π_θk near 1.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    p, q = Normal(0.0, 1.0), Normal(float(shift), 1.0)
+    x = torch.randn((trials, num_samples), generator=gen, dtype=torch.float64)
+    weights = (q.log_prob(x) - p.log_prob(x)).exp()
+    estimates = (weights * x).mean(dim=1)
+    return {
+        "samples": x[0].numpy(),
+        "weights": weights[0].numpy(),
+        "estimates": estimates.numpy(),
+        "true_value": float(shift),
+        "mean_estimate": float(estimates.mean()),
+        "variance": float(estimates.var()),
+        "max_weight_share": float((weights[0].max() / weights[0].sum())),
+    }
+
+
+@dataclass
+class UpdateTrace:
+    """What one PPO update did to one batch, epoch by epoch (for the lesson's step-through)."""
+
+    batch: Batch
+    eps: float
+    advantages: np.ndarray  # (B,) Â as the loss normalises them over the whole batch
+    ratios: list[np.ndarray] = field(default_factory=list)  # ratios[k]: r after k epochs; ratios[0] ≡ 1
+    action_probs: list[np.ndarray] = field(default_factory=list)  # π(a_t|s_t) after k epochs
+    values: list[np.ndarray] = field(default_factory=list)  # V(s_t) after k epochs
+    epoch_stats: list[dict] = field(default_factory=list)  # mean minibatch stats of epoch k+1
+    clipped_in_epoch: list[np.ndarray] = field(default_factory=list)  # samples whose gradient the clip stopped
+
+    @property
+    def returns(self) -> np.ndarray:
+        return self.batch.returns.numpy()
+
+
+def trace_update(trainer: PPOTrainer, batch: Batch | None = None) -> UpdateTrace:
+    """Run one ordinary :meth:`PPOTrainer.update` on a fresh batch, recording every epoch."""
+    from .advantages import normalize_advantages
+    from .objectives import clip_binds
+
+    if batch is None:
+        batch = trainer.compute_advantages(trainer.collect())
+    eps = trainer.config.clip_coef
+    trace = UpdateTrace(batch=batch, eps=eps, advantages=normalize_advantages(batch.advantages).numpy())
+
+    def snapshot() -> None:
+        with torch.no_grad():
+            dist = trainer.agent.distribution(batch.obs)
+            log_probs = dist.log_prob(batch.actions)
+            trace.ratios.append((log_probs - batch.log_probs).exp().numpy())
+            trace.action_probs.append(log_probs.exp().numpy())
+            trace.values.append(trainer.agent.value(batch.obs).numpy())
+
+    clipped = np.zeros(len(batch), dtype=bool)
+
+    def on_minibatch(epoch: int, idx: torch.Tensor, ratio: torch.Tensor) -> None:
+        # the minibatch's own normalised advantages decide the sign, as in the loss
+        adv = normalize_advantages(batch.advantages[idx]) if trainer.config.norm_adv else batch.advantages[idx]
+        clipped[idx.numpy()] = clip_binds(ratio, adv, eps).numpy()
+
+    def on_epoch(epoch: int, stats: dict) -> None:
+        trace.epoch_stats.append(stats)
+        trace.clipped_in_epoch.append(clipped.copy())
+        clipped[:] = False
+        snapshot()
+
+    snapshot()
+    trainer.update(batch, on_epoch=on_epoch, on_minibatch=on_minibatch)
+    return trace
+
+
+def objective_curves(eps: float, advantage: float, beta: float | None = None, r_min: float = 0.0, r_max: float = 2.0, num: int = 401) -> dict[str, np.ndarray]:
+    """The per-sample objectives over a grid of ratios r, for one advantage A.
+
+    ``clipped``: L^CLIP = min(rA, clip(r, 1−ε, 1+ε)A); ``unclipped``: rA; ``zero_gradient``:
+    where the clip binds; with ``beta``, ``kl_penalty``: rA − β·((r − 1) − log r), the KL
+    term being the per-sample estimate of :func:`approx_kl` at that ratio.
+    """
+    from .objectives import approx_kl, clip_binds, clipped_objective, kl_penalty_objective
+
+    r = np.linspace(r_min, r_max, num)
+    out = {
+        "ratio": r,
+        "unclipped": r * advantage,
+        "clipped": clipped_objective(r, advantage, eps),
+        "zero_gradient": clip_binds(r, advantage, eps),
+    }
+    if beta is not None:
+        with np.errstate(divide="ignore"):
+            kl = approx_kl(np.log(r), reduce=False)
+        out["kl_penalty"] = kl_penalty_objective(r, advantage, kl, beta)
+    return out
+
+
+def update_epochs_table(trace: UpdateTrace) -> dict[str, np.ndarray]:
+    """One row per epoch k = 0, 1, …, K of a traced update (k = 0: before any gradient step).
+
+    Measured on the whole batch at the snapshot taken after epoch k, with r = π_θ/π_θk:
+
+    - ``approx_kl``: mean((r − 1) − log r), the KL[π_θk ‖ π_θ] estimate of :func:`approx_kl`
+    - ``clip_fraction``: share of samples with |r − 1| > ε (:func:`clip_fraction`)
+    - ``zero_gradient``: samples whose L^CLIP sits on its flat branch (:func:`clip_binds` with
+      the batch-normalised Â), so the next epoch gets no gradient from them
+    - ``explained_variance``: of V_φ after epoch k against the returns R̂
+
+    Logged during epoch k, as the loss saw each minibatch before its gradient step (the numbers
+    :meth:`PPOTrainer.update` averages and CleanRL logs; NaN for k = 0):
+    ``logged_approx_kl``, ``logged_clip_fraction``, ``policy_loss``, ``value_loss``, ``entropy``,
+    and ``clipped_during``: how many samples the clip stopped in epoch k.
+    """
+    from .objectives import approx_kl, clip_binds, clip_fraction, explained_variance
+
+    epochs = len(trace.ratios)
+    rows: dict[str, list] = {name: [] for name in (
+        "epoch", "approx_kl", "clip_fraction", "zero_gradient", "explained_variance",
+        "logged_approx_kl", "logged_clip_fraction", "policy_loss", "value_loss", "entropy", "clipped_during",
+    )}
+    for k in range(epochs):
+        ratio = trace.ratios[k].astype(np.float64)
+        logged = trace.epoch_stats[k - 1] if k else {}
+        rows["epoch"].append(k)
+        rows["approx_kl"].append(float(approx_kl(np.log(ratio))))
+        rows["clip_fraction"].append(clip_fraction(ratio, trace.eps))
+        rows["zero_gradient"].append(int(clip_binds(ratio, trace.advantages, trace.eps).sum()))
+        rows["explained_variance"].append(explained_variance(trace.values[k], trace.returns))
+        rows["logged_approx_kl"].append(logged.get("approx_kl", np.nan))
+        rows["logged_clip_fraction"].append(logged.get("clip_fraction", np.nan))
+        for name in ("policy_loss", "value_loss", "entropy"):
+            rows[name].append(logged.get(name, np.nan))
+        rows["clipped_during"].append(int(trace.clipped_in_epoch[k - 1].sum()) if k else 0)
+    return {name: np.asarray(values) for name, values in rows.items()}
+
+
+def update_epoch_samples(trace: UpdateTrace, epoch: int) -> dict[str, np.ndarray]:
+    """Every sample of a traced update after ``epoch`` epochs (0: before the update), per column:
+
+    ``ratio`` r; ``advantage`` Â (batch-normalised); ``objective_per_unit`` L^CLIP(r, Â)/|Â|,
+    which equals L^CLIP(r, sign Â) because the objective scales with |Â|, so every sample lands
+    on the curve for A = +1 or A = −1; ``zero_gradient`` (the clip binds at r);
+    ``clipped_during`` (the clip stopped it in this epoch); ``prob_before`` / ``prob_after``
+    π(a_t|s_t) of the taken action (a density for a Gaussian policy); ``value_before`` /
+    ``value_after`` V(s_t); ``returns`` R̂_t, the value network's target.
+    """
+    from .objectives import clip_binds, clipped_objective
+
+    if not 0 <= epoch < len(trace.ratios):
+        raise ValueError(f"epoch: must be between 0 and {len(trace.ratios) - 1}; got {epoch}")
+    ratio = trace.ratios[epoch].astype(np.float64)
+    adv = trace.advantages.astype(np.float64)
+    clipped_during = trace.clipped_in_epoch[epoch - 1] if epoch else np.zeros(len(ratio), dtype=bool)
+    return {
+        "ratio": ratio,
+        "advantage": adv,
+        "objective_per_unit": clipped_objective(ratio, np.sign(adv), trace.eps),
+        "zero_gradient": clip_binds(ratio, adv, trace.eps),
+        "clipped_during": clipped_during.copy(),
+        "prob_before": trace.action_probs[0].astype(np.float64),
+        "prob_after": trace.action_probs[epoch].astype(np.float64),
+        "value_before": trace.values[0].astype(np.float64),
+        "value_after": trace.values[epoch].astype(np.float64),
+        "returns": trace.returns.astype(np.float64),
+    }
+
+
+# -- pages 1 to 3: the loop, rewards-to-go, advantages ---------------------------------------
+
+
+def transition_table(rollout: Rollout, env_index: int = 0) -> dict[str, np.ndarray]:
+    """The loop of page 1, one row per step t of environment ``env_index``.
+
+    Columns, each of shape (T,): ``t``; ``s[i]`` for each component of the observation s_t;
+    ``a`` (discrete) or ``a[j]`` (each component of a continuous action) for a_t;
+    ``log_prob`` = log π_θ(a_t|s_t) and ``prob`` = π_θ(a_t|s_t) (a probability for a discrete
+    policy, a density for a Gaussian one); ``reward`` r_t; ``terminated``, ``truncated``.
+    """
+    obs = rollout.obs[:, env_index].numpy()
+    actions = rollout.actions[:, env_index].numpy()
+    log_probs = rollout.log_probs[:, env_index].numpy().astype(np.float64)
+    out: dict[str, np.ndarray] = {"t": np.arange(obs.shape[0])}
+    for i in range(obs.shape[1]):
+        out[f"s[{i}]"] = obs[:, i].astype(np.float64)
+    if actions.ndim == 1:
+        out["a"] = actions
+    else:
+        for j in range(actions.shape[1]):
+            out[f"a[{j}]"] = actions[:, j].astype(np.float64)
+    out["log_prob"] = log_probs
+    out["prob"] = np.exp(log_probs)
+    out["reward"] = rollout.rewards[:, env_index]
+    out["terminated"] = rollout.terminated[:, env_index]
+    out["truncated"] = rollout.truncated[:, env_index]
+    return out
+
+
+def skip_to_time_limit(trainer: PPOTrainer, row: int, env_index: int = 0) -> int:
+    """The ``skip`` for :func:`lesson_rollout` that makes the time limit cut environment
+    ``env_index``'s current episode right after step ``row`` of the recorded rollout.
+
+    With ``left`` steps before the limit, the cut comes after step ``left − 1`` counted from now,
+    so ``skip = left − 1 − row`` (one episode length more if that is negative). Exact for an
+    environment that never terminates (Pendulum); elsewhere a termination may come first.
+    """
+    from gymnasium.wrappers import TimeLimit
+
+    base = trainer.envs.unwrapped
+    if hasattr(base, "envs"):  # SyncVectorEnv: the TimeLimit sits inside each sub-environment
+        env = base.envs[env_index]
+        while not isinstance(env, TimeLimit):
+            env = env.env
+        limit, elapsed = env._max_episode_steps, env._elapsed_steps
+    else:  # ppo_core's vectorised CartPole counts its own steps
+        limit, elapsed = base.max_episode_steps, int(base.steps[env_index])
+    skip = (limit - elapsed) - 1 - row
+    return skip if skip >= 0 else skip + limit
+
+
+_BOOTSTRAP_LABELS = {
+    "terminated": "nothing (terminated)",
+    "truncated": "V(final obs) (time limit)",
+    "batch_end": "V(s_T) (batch ends)",
+    "next_row": "R̂ of the next row",
+}
+
+
+def rewards_to_go_table(rollout: Rollout, gamma: float, computed: int | None = None, env_index: int = 0) -> dict[str, np.ndarray]:
+    """Rewards-to-go of environment ``env_index`` row by row, as the backward pass fills them.
+
+        R̂_t = r_t + γ · next_t,   next_t = 0              if step t terminated the episode
+                                          V(s_final,t)   if a time limit cut it after step t
+                                          V(s_T)         on the last row, if it did not end
+                                          R̂_{t+1}        otherwise
+
+    ``rewards_to_go`` comes from :func:`ppo_core.advantages.rewards_to_go` with
+    ``truncated=``, ``final_values=`` and ``last_value=`` (the rollout's critic values).
+    ``computed``: how many rows the backward pass has filled, counted from the end (None: all);
+    earlier rows of ``rewards_to_go`` and ``next_value`` are NaN. The recursion runs from
+    t = T−1 down and row t reads only rows after it, so a filled row already holds its final value.
+
+    Columns, each (T,): ``t``, ``reward``, ``terminated``, ``truncated``; ``bootstrap`` (str:
+    what stands in for the rest of the episode after step t); ``bootstrap_value`` (0, V(s_final)
+    or V(s_T) where a row uses one, NaN where the next row continues it); ``next_value`` (next_t);
+    ``rewards_to_go`` (R̂_t).
+    """
+    from .advantages import rewards_to_go
+
+    i = env_index
+    rewards = rollout.rewards[:, i]
+    terminated, truncated = rollout.terminated[:, i], rollout.truncated[:, i]
+    final_values, last_value = rollout.final_values[:, i], float(rollout.last_value[i])
+    t_len = rewards.shape[0]
+    rtg = rewards_to_go(rewards, terminated | truncated, gamma, last_value, truncated=truncated, final_values=final_values)
+
+    kind = np.full(t_len, "next_row", dtype=object)
+    kind[-1] = "batch_end"
+    kind[truncated] = "truncated"
+    kind[terminated] = "terminated"
+    bootstrap_value = np.full(t_len, np.nan)
+    bootstrap_value[kind == "batch_end"] = last_value
+    bootstrap_value[truncated] = final_values[truncated]
+    bootstrap_value[terminated] = 0.0
+    next_value = np.where(kind == "next_row", np.append(rtg[1:], np.nan), bootstrap_value)
+
+    filled = t_len if computed is None else int(np.clip(computed, 0, t_len))
+    shown_rtg, shown_next = rtg.copy(), next_value.copy()
+    shown_rtg[: t_len - filled] = np.nan
+    shown_next[: t_len - filled] = np.nan
+    return {
+        "t": np.arange(t_len),
+        "reward": rewards,
+        "terminated": terminated,
+        "truncated": truncated,
+        "bootstrap": np.array([_BOOTSTRAP_LABELS[k] for k in kind], dtype=object),
+        "bootstrap_value": bootstrap_value,
+        "next_value": shown_next,
+        "rewards_to_go": shown_rtg,
+    }
+
+
+def advantage_table(rollout: Rollout, gamma: float, lam: float, normalize: bool = False, env_index: int = 0) -> dict[str, np.ndarray]:
+    """Advantage estimates of environment ``env_index``, side by side.
+
+        R̂_t − V(s_t)                              (:func:`rewards_to_go` minus the critic)
+        δ_t = r_t + γ (1 − d_t) V(s_{t+1}) − V(s_t)        (:func:`td_errors`)
+        A_t = δ_t + γλ (1 − d_t) A_{t+1}                  (:func:`gae`)
+        (A − mean A) / std A over the rows shown          (:func:`normalize_advantages`)
+
+    All with the time-limit bootstrap (``truncated=``, ``final_values=``) and ``last_value``.
+    Columns, each (T,): ``t``, ``reward``, ``terminated``, ``truncated``, ``value`` V(s_t),
+    ``rewards_to_go``, ``rtg_minus_value``, ``td_error``, ``gae``, ``normalized`` (NaN when
+    ``normalize`` is false), ``advantage`` (what the loss would use: ``normalized`` or ``gae``)
+    and ``sign_flipped`` (normalisation changed the sign of A_t; all false when not normalising).
+    """
+    from .advantages import gae, normalize_advantages, rewards_to_go, td_errors
+
+    i = env_index
+    rewards, values = rollout.rewards[:, i], rollout.values[:, i]
+    terminated, truncated = rollout.terminated[:, i], rollout.truncated[:, i]
+    dones = terminated | truncated
+    last_value = float(rollout.last_value[i])
+    tail = dict(truncated=truncated, final_values=rollout.final_values[:, i])
+    rtg = rewards_to_go(rewards, dones, gamma, last_value, **tail)
+    adv = gae(rewards, values, dones, gamma, lam, last_value, **tail)
+    if normalize:
+        normalized = np.asarray(normalize_advantages(adv), dtype=np.float64)
+        flipped = np.sign(normalized) != np.sign(adv)
+    else:
+        normalized = np.full_like(adv, np.nan)
+        flipped = np.zeros(adv.shape, dtype=bool)
+    return {
+        "t": np.arange(rewards.shape[0]),
+        "reward": rewards,
+        "terminated": terminated,
+        "truncated": truncated,
+        "value": values,
+        "rewards_to_go": rtg,
+        "rtg_minus_value": rtg - values,
+        "td_error": td_errors(rewards, values, dones, gamma, last_value, **tail),
+        "gae": adv,
+        "normalized": normalized,
+        "advantage": normalized if normalize else adv,
+        "sign_flipped": flipped,
+    }
+
+
+def gae_limits(rollout: Rollout, gamma: float, env_index: int = 0, atol: float = 1e-9) -> dict[str, float | bool]:
+    """Check GAE's two limits on a real rollout: λ = 0 gives δ_t, λ = 1 gives R̂_t − V(s_t).
+
+    Returns ``lambda0_max_diff`` = max_t |A_t(λ=0) − δ_t|, ``lambda1_max_diff`` =
+    max_t |A_t(λ=1) − (R̂_t − V(s_t))|, and ``lambda0_agree`` / ``lambda1_agree``: the
+    difference is at most ``atol`` (float64 rounding only).
+    """
+    table0 = advantage_table(rollout, gamma, 0.0, env_index=env_index)
+    table1 = advantage_table(rollout, gamma, 1.0, env_index=env_index)
+    d0 = float(np.max(np.abs(table0["gae"] - table0["td_error"])))
+    d1 = float(np.max(np.abs(table1["gae"] - table1["rtg_minus_value"])))
+    return {"lambda0_max_diff": d0, "lambda1_max_diff": d1, "lambda0_agree": d0 <= atol, "lambda1_agree": d1 <= atol}
+
+
+def importance_sampling_sweep(shifts, num_samples: int = 200, trials: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
+    """:func:`importance_sampling` at each shift of q = N(shift, 1) away from p = N(0, 1).
+
+    Returns arrays of the shifts' shape: ``shift``, ``variance`` (of the estimate over the
+    trials), ``mean_estimate`` and ``max_weight_share`` (largest weight / sum in one trial).
+    """
+    runs = [importance_sampling(float(s), num_samples, trials, seed) for s in np.asarray(shifts, dtype=np.float64)]
+    return {
+        "shift": np.asarray(shifts, dtype=np.float64),
+        "variance": np.array([r["variance"] for r in runs]),
+        "mean_estimate": np.array([r["mean_estimate"] for r in runs]),
+        "max_weight_share": np.array([r["max_weight_share"] for r in runs]),
+    }
+
+
+__all__ += [
+    "transition_table",
+    "skip_to_time_limit",
+    "rewards_to_go_table",
+    "advantage_table",
+    "gae_limits",
+    "importance_sampling_sweep",
+]

@@ -1,0 +1,417 @@
+"""Altair chart builders: pure functions from data to a chart, no Streamlit, one per kind of chart.
+
+Every page that draws the same kind of chart calls the same builder (the clip plot is drawn by
+the clip page, by the one-update page and by the live training page).
+
+Encodings are always written as channel objects (``alt.X("ratio:Q")``), never as bare strings
+(``x="ratio:Q"``) or ``alt.condition``/``alt.value``: Altair 6 turns each of those into a channel
+through ``from_dict``, which hashes its whole schema (about 50 ms a channel on these machines),
+and a slider move redraws several charts.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+CURVE_COLORS = {
+    "L^CLIP = min(rA, clip(r)A)": "#1f77b4",
+    "unclipped rA": "#9e9e9e",
+    "L^KLPEN = rA − β·KL": "#d62728",
+}
+CLIP_KEY, UNCLIPPED_KEY, KL_KEY = CURVE_COLORS
+
+
+def _zero_gradient_spans(ratio: np.ndarray, flags: np.ndarray) -> pd.DataFrame:
+    """Contiguous [start, end] spans of the ratio axis where ``flags`` is true."""
+    spans, start = [], None
+    for r, f in zip(ratio, flags):
+        if f and start is None:
+            start = r
+        if not f and start is not None:
+            spans.append((start, prev))
+            start = None
+        prev = r
+    if start is not None:
+        spans.append((start, prev))
+    return pd.DataFrame(spans, columns=["start", "end"])
+
+
+@functools.lru_cache(maxsize=32)
+def _clip_template(with_kl: bool, with_probe: bool, with_points: bool, height: int, with_highlight: bool = False) -> dict:
+    """The clip plot's Vega-Lite spec, built with Altair once per structure and validated.
+
+    Every layer reads a *named* dataset, so a redraw only swaps the data, the title and the
+    y-domain: building and validating this layered chart costs ~100 ms here, filling it ~1 ms,
+    and the teacher drags ε across the projector.
+    """
+    x = alt.X("ratio:Q", title="probability ratio r = π_θ(a|s) / π_θk(a|s)")
+    y_scale = alt.Scale(domain=[-1.0, 1.0], clamp=True)  # replaced on every fill
+    shade = (
+        alt.Chart(alt.Data(name="spans"))
+        .mark_rect(opacity=0.18, color="#ff7f0e")
+        .encode(x=alt.X("start:Q"), x2=alt.X2("end:Q"), tooltip=[alt.Tooltip("label:N", title="")])
+    )
+    rules = (
+        alt.Chart(alt.Data(name="bounds"))
+        .mark_rule(strokeDash=[6, 4], color="#555")
+        .encode(x=alt.X("ratio:Q"), tooltip=[alt.Tooltip("label:N"), alt.Tooltip("ratio:Q")])
+    )
+    rule_text = (
+        alt.Chart(alt.Data(name="bounds"))
+        .mark_text(y=0, dy=-6, align="center", baseline="bottom", color="#555")
+        .encode(x=alt.X("ratio:Q"), text=alt.Text("label:N"))
+    )
+    domain = list(CURVE_COLORS) if with_kl else [CLIP_KEY, UNCLIPPED_KEY]
+    lines = (
+        alt.Chart(alt.Data(name="lines"))
+        .mark_line()
+        .encode(
+            x=x,
+            y=alt.Y("objective:Q", title="per-sample objective", scale=y_scale),
+            color=alt.Color(
+                "curve:N",
+                title=None,
+                scale=alt.Scale(domain=domain, range=[CURVE_COLORS[k] for k in domain]),
+                legend=alt.Legend(orient="bottom", direction="vertical"),
+            ),
+            strokeDash=alt.StrokeDash(
+                "curve:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=[[1, 0], [4, 3], [1, 0]]), legend=None
+            ),
+            strokeWidth=alt.StrokeWidth("curve:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=[3.5, 2, 2.5]), legend=None),
+        )
+    )
+    layers = [shade, rules, rule_text, lines]
+    point_tooltip = [alt.Tooltip("ratio:Q", format=".3f"), alt.Tooltip("objective:Q", format=".3f")]
+    if with_points:
+        layers.append(
+            alt.Chart(alt.Data(name="points"))
+            .mark_circle(size=28, opacity=0.55, color="#2ca02c")
+            .encode(x=alt.X("ratio:Q"), y=alt.Y("objective:Q", scale=y_scale), tooltip=point_tooltip)
+        )
+    if with_highlight:
+        layers.append(
+            alt.Chart(alt.Data(name="highlight"))
+            .mark_point(size=70, filled=False, strokeWidth=1.5, color="#d62728")
+            .encode(x=alt.X("ratio:Q"), y=alt.Y("objective:Q", scale=y_scale), tooltip=point_tooltip)
+        )
+    if with_probe:
+        layers.append(
+            alt.Chart(alt.Data(name="probe"))
+            .mark_point(size=160, filled=True, color="black", shape="diamond")
+            .encode(x=alt.X("ratio:Q"), y=alt.Y("objective:Q", scale=y_scale), tooltip=point_tooltip)
+        )
+    return alt.layer(*layers).properties(height=height, title="clip plot").to_dict()
+
+
+def _set_y_domain(node, domain: list[float]) -> None:
+    """Replace the y-scale domain wherever the template set one (in place, on a copied spec)."""
+    if isinstance(node, dict):
+        y = node.get("encoding", {}).get("y")
+        if isinstance(y, dict) and "scale" in y:
+            y["scale"] = {**y["scale"], "domain": domain}
+        for layer in node.get("layer", []):
+            _set_y_domain(layer, domain)
+
+
+def clip_objective_chart(
+    curves: dict[str, np.ndarray],
+    eps: float,
+    advantage: float,
+    *,
+    probe: float | None = None,
+    points: pd.DataFrame | None = None,
+    highlight: pd.DataFrame | None = None,
+    height: int = 320,
+) -> dict:
+    """The clip plot: L^CLIP over the ratio r for one advantage, as a Vega-Lite spec (a dict).
+
+    Layers: shaded spans where the gradient is zero, the clip range [1−ε, 1+ε] as dashed rules,
+    the unclipped line rA, L^CLIP (and L^KLPEN when ``curves`` has it), optional batch points
+    (a DataFrame with columns ``ratio``, ``objective``), some of them ringed in red
+    (``highlight``, same columns), and an optional probe point on L^CLIP.
+    ``curves`` is :func:`ppo_core.lesson.objective_curves`' output. Draw it with
+    ``ui.widgets.show_chart`` (or ``st.vega_lite_chart``); its data are the DataFrames in
+    ``spec["datasets"]``.
+    """
+    from ppo_core import clipped_objective
+
+    ratio = curves["ratio"]
+    keys = [(CLIP_KEY, "clipped"), (UNCLIPPED_KEY, "unclipped")]
+    if "kl_penalty" in curves:
+        keys.append((KL_KEY, "kl_penalty"))
+    frames = []
+    for label, field in keys:
+        y = np.asarray(curves[field], dtype=float)
+        ok = np.isfinite(y)
+        frames.append(pd.DataFrame({"ratio": ratio[ok], "objective": y[ok], "curve": label}))
+    lo = float(min(curves["unclipped"].min(), curves["clipped"].min()))
+    hi = float(max(curves["unclipped"].max(), curves["clipped"].max()))
+    pad = 0.1 * max(hi - lo, 1e-6)
+    spans = _zero_gradient_spans(ratio, curves["zero_gradient"]).assign(label="gradient is zero (clipped)")
+    datasets = {
+        "lines": pd.concat(frames, ignore_index=True),
+        "spans": spans,
+        "bounds": pd.DataFrame({"ratio": [1 - eps, 1 + eps], "label": ["1 − ε", "1 + ε"]}),
+    }
+    with_points = points is not None and len(points) > 0
+    if with_points:
+        datasets["points"] = points[["ratio", "objective"]].reset_index(drop=True)
+    with_highlight = highlight is not None and len(highlight) > 0
+    if with_highlight:
+        datasets["highlight"] = highlight[["ratio", "objective"]].reset_index(drop=True)
+    if probe is not None:
+        datasets["probe"] = pd.DataFrame({"ratio": [probe], "objective": [float(clipped_objective(probe, advantage, eps))]})
+    template = _clip_template("kl_penalty" in curves, probe is not None, with_points, height, with_highlight)
+    spec = copy.deepcopy(template)
+    _set_y_domain(spec, [lo - pad, hi + pad])
+    sign = "A > 0" if advantage > 0 else "A < 0" if advantage < 0 else "A = 0"
+    spec["title"] = f"{sign} (A = {advantage:+.2f}, ε = {eps:.2f})"
+    spec["datasets"] = datasets
+    return spec
+
+
+def series_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: list[str],
+    *,
+    x_title: str,
+    y_title: str,
+    height: int = 260,
+    mark: str = "line",
+    target: float | None = None,
+) -> alt.Chart | alt.LayerChart:
+    """Several columns of ``df`` against ``x`` as coloured lines (or points/bars), one legend entry each;
+    an optional horizontal target rule."""
+    long = df.melt(id_vars=[x], value_vars=y, var_name="series", value_name="value")
+    base = alt.Chart(long)
+    enc = dict(
+        x=alt.X(f"{x}:Q", title=x_title),
+        y=alt.Y("value:Q", title=y_title),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"), alt.Tooltip("value:Q", format=".4f")],
+    )
+    if mark == "point":
+        chart = base.mark_circle(size=40).encode(**enc)
+    elif mark == "bar":
+        chart = base.mark_bar(opacity=0.7).encode(**enc, xOffset=alt.XOffset("series:N"))
+    else:
+        chart = base.mark_line(point=len(df) <= 60).encode(**enc)
+    chart = chart.properties(height=height)
+    if target is not None:
+        rule = alt.Chart(pd.DataFrame({"target": [target]})).mark_rule(strokeDash=[6, 4], color="#d62728").encode(y=alt.Y("target:Q"))
+        return alt.layer(chart, rule)
+    return chart
+
+
+# Channels below are built as objects (alt.X(...), alt.Tooltip(...)) rather than shorthand strings:
+# Altair 6 turns each string or alt.value into a schema lookup costing ~10 ms, objects cost ~0.1 ms.
+
+
+def clip_objective_with_highlight(
+    curves: dict[str, np.ndarray],
+    eps: float,
+    advantage: float,
+    points: pd.DataFrame,
+    highlighted: pd.DataFrame,
+    *,
+    height: int = 320,
+) -> dict:
+    """:func:`clip_objective_chart` with a batch's samples as points (columns ``ratio``,
+    ``objective``) and the rows of ``highlighted`` ringed in red on top."""
+    return clip_objective_chart(curves, eps, advantage, points=points, highlight=highlighted, height=height)
+
+
+def scatter_with_diagonal(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    color: str,
+    *,
+    x_title: str,
+    y_title: str,
+    color_title: str | None = None,
+    colors: dict[str, str] | None = None,
+    domain: tuple[float, float] | None = None,
+    height: int = 300,
+) -> alt.LayerChart:
+    """``y`` against ``x`` as points coloured by the category column ``color``, over the dashed
+    diagonal y = x (a point on it did not change / was predicted exactly). Both axes span
+    ``domain`` (default: the data's range), so a series of such charts can share axes."""
+    if domain is None:
+        both = pd.concat([df[x], df[y]])
+        domain = (float(both.min()), float(both.max()))
+    lo, hi = float(domain[0]), float(domain[1])
+    scale = alt.Scale(domain=[lo, hi], zero=False, nice=False)
+    color_scale = alt.Scale(domain=list(colors), range=list(colors.values())) if colors else alt.Scale()
+    points = (
+        alt.Chart(df)
+        .mark_circle(size=22, opacity=0.5)
+        .encode(
+            x=alt.X(f"{x}:Q", title=x_title, scale=scale),
+            y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
+            color=alt.Color(f"{color}:N", title=color_title, scale=color_scale, legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip(f"{x}:Q", format=".4f"), alt.Tooltip(f"{y}:Q", format=".4f"), alt.Tooltip(f"{color}:N")],
+        )
+    )
+    diagonal = (
+        alt.Chart(pd.DataFrame({x: [lo, hi], y: [lo, hi]}))
+        .mark_line(strokeDash=[5, 4], color="#555")
+        .encode(x=alt.X(f"{x}:Q"), y=alt.Y(f"{y}:Q"))
+    )
+    return alt.layer(diagonal, points).properties(height=height)
+
+
+def with_x_marker(chart: alt.Chart | alt.LayerChart, x_value: float, field: str) -> alt.LayerChart:
+    """``chart`` with a vertical dotted rule at ``field`` = ``x_value`` (e.g. the epoch shown)."""
+    rule = alt.Chart(pd.DataFrame({field: [x_value]})).mark_rule(strokeDash=[2, 3], color="#555").encode(x=alt.X(f"{field}:Q"))
+    return alt.layer(chart, rule)
+
+
+# -- pages 1 to 3: the loop, rewards-to-go, advantages --------------------------------------------
+# Built like the clip plot: the Vega-Lite spec is made with Altair once per structure (axis titles,
+# which layers), its layers read named datasets, and a redraw only deep-copies it and fills the data.
+
+
+@functools.lru_cache(maxsize=64)
+def _histogram_template(x_title: str, y_title: str, bins: int, with_rule: bool, height: int) -> dict:
+    bars = (
+        alt.Chart(alt.Data(name="values"))
+        .mark_bar(opacity=0.8)
+        .encode(
+            x=alt.X("value:Q", bin=alt.Bin(maxbins=bins), title=x_title),
+            y=alt.Y("count():Q", title=y_title),
+            tooltip=[alt.Tooltip("count():Q", title="count")],
+        )
+    )
+    layers = [bars]
+    if with_rule:
+        layers.append(
+            alt.Chart(alt.Data(name="rule"))
+            .mark_rule(color="#d62728", strokeDash=[6, 4], size=2)
+            .encode(x=alt.X("value:Q"), tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("value:Q")])
+        )
+    return alt.layer(*layers).properties(height=height).to_dict()
+
+
+def histogram_chart(
+    values,
+    *,
+    x_title: str,
+    y_title: str = "count",
+    bins: int = 30,
+    rule: float | None = None,
+    rule_label: str = "",
+    height: int = 240,
+) -> dict:
+    """A histogram of ``values``, as a Vega-Lite spec (a dict): the raw values are the dataset
+    ``values`` (column ``value``), binned by Vega-Lite into at most ``bins`` bars; an optional
+    dashed vertical rule at ``rule`` (dataset ``rule``, named ``rule_label`` in its tooltip)."""
+    spec = copy.deepcopy(_histogram_template(x_title, y_title, bins, rule is not None, height))
+    spec["datasets"] = {"values": pd.DataFrame({"value": np.asarray(values, dtype=np.float64)})}
+    if rule is not None:
+        spec["datasets"]["rule"] = pd.DataFrame({"value": [float(rule)], "label": [rule_label]})
+    return spec
+
+
+@functools.lru_cache(maxsize=64)
+def _log_scale_template(x: str, y: str, x_title: str, y_title: str, height: int) -> dict:
+    enc = dict(
+        x=alt.X(f"{x}:Q", title=x_title),
+        y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log")),
+        tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip(f"{y}:Q", format=".4g")],
+    )
+    line = alt.Chart(alt.Data(name="series")).mark_line(point=True, color="#1f77b4").encode(**enc)
+    point = alt.Chart(alt.Data(name="highlight")).mark_point(size=180, filled=True, color="#d62728").encode(**enc)
+    return alt.layer(line, point).properties(height=height).to_dict()
+
+
+def log_scale_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    x_title: str,
+    y_title: str,
+    highlight: float | None = None,
+    height: int = 240,
+) -> dict:
+    """``y`` against ``x`` as a line with points on a logarithmic y axis, as a Vega-Lite spec
+    (dataset ``series``); the row whose ``x`` is nearest ``highlight`` (the slider's current
+    setting) is also drawn as a large red point (dataset ``highlight``, empty without one)."""
+    spec = copy.deepcopy(_log_scale_template(x, y, x_title, y_title, height))
+    series = df[[x, y]].reset_index(drop=True)
+    if highlight is None or not len(series):
+        current = series.iloc[:0]
+    else:
+        current = series.iloc[[int(np.argmin(np.abs(series[x].to_numpy(dtype=np.float64) - highlight)))]]
+    spec["datasets"] = {"series": series, "highlight": current.reset_index(drop=True)}
+    return spec
+
+
+@functools.lru_cache(maxsize=64)
+def _step_template(
+    x: str, bars: tuple[str, ...], lines: tuple[str, ...], events: tuple[str, ...], x_title: str, y_title: str, segment: str | None, height: int
+) -> dict:
+    color = alt.Color(
+        "series:N", title=None, scale=alt.Scale(domain=[*bars, *lines, *events]), legend=alt.Legend(orient="bottom")
+    )
+    x_enc = alt.X(f"{x}:Q", title=x_title)
+    y_enc = alt.Y("value:Q", title=y_title)
+    tooltip = [alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"), alt.Tooltip("value:Q", format=".4f")]
+    bar_enc = dict(x=x_enc, y=y_enc, color=color, tooltip=tooltip)
+    if len(bars) > 1:
+        bar_enc["xOffset"] = alt.XOffset("series:N", scale=alt.Scale(domain=list(bars)))
+    line_enc = dict(x=x_enc, y=y_enc, color=color, tooltip=tooltip)
+    if segment:
+        line_enc["detail"] = alt.Detail(f"{segment}:N")
+    layers = [
+        alt.Chart(alt.Data(name="bars")).mark_bar(opacity=0.45, width={"band": 0.8}).encode(**bar_enc),
+        alt.Chart(alt.Data(name="lines")).mark_line(point=True).encode(**line_enc),
+    ]
+    if events:
+        layers.append(
+            alt.Chart(alt.Data(name="events"))
+            .mark_rule(strokeDash=[5, 3], size=2)
+            .encode(x=alt.X(f"{x}:Q"), color=color, tooltip=[alt.Tooltip("series:N", title="episode ended")])
+        )
+    return alt.layer(*layers).properties(height=height).to_dict()
+
+
+def step_chart(
+    df: pd.DataFrame,
+    x: str,
+    *,
+    bars: list[str],
+    lines: list[str],
+    x_title: str,
+    y_title: str,
+    segment: str | None = None,
+    events: pd.DataFrame | None = None,
+    height: int = 280,
+) -> dict:
+    """Per-time-step quantities as a Vega-Lite spec: the columns ``bars`` (e.g. rewards) as bars
+    and ``lines`` (e.g. R̂) as lines with points, one colour and legend entry per column, long
+    format (columns ``x``, ``series``, ``value``) in the datasets ``bars`` and ``lines``; NaN
+    values are left out (rows not yet computed). With ``segment`` (e.g. an episode number) a line
+    is broken where it changes. ``events`` has columns ``x`` (a step t) and ``event`` (a label
+    such as "terminated"): dataset ``events`` holds a dashed rule at t + 0.5, between the step
+    after which the episode ended and the next one.
+    """
+    ids = [x] + ([segment] if segment else [])
+    long = {}
+    for name, columns in (("bars", bars), ("lines", lines)):
+        frame = df.melt(id_vars=ids, value_vars=list(columns), var_name="series", value_name="value")
+        long[name] = frame.dropna(subset=["value"]).reset_index(drop=True)
+    labels: tuple[str, ...] = ()
+    if events is not None and len(events):
+        labels = tuple(dict.fromkeys(str(e) for e in events["event"]))
+        long["events"] = pd.DataFrame({x: events["x"].to_numpy(dtype=np.float64) + 0.5, "series": events["event"].astype(str).to_numpy()})
+    spec = copy.deepcopy(_step_template(x, tuple(bars), tuple(lines), labels, x_title, y_title, segment, height))
+    spec["datasets"] = long
+    return spec

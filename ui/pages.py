@@ -1,0 +1,35 @@
+"""The lesson's pages, in the order of the PPO pseudocode (seed 000), with the line each teaches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LessonPage:
+    path: str  # relative to app.py
+    title: str
+    url_path: str
+    icon: str
+
+
+HOME = LessonPage("pages/home.py", "The PPO loop", "home", ":material/home:")
+LESSONS = [
+    LessonPage("pages/loop.py", "1 · The loop and the policy gradient", "loop", ":material/autorenew:"),
+    LessonPage("pages/rewards_to_go.py", "2 · Rewards-to-go", "rewards-to-go", ":material/keyboard_double_arrow_left:"),
+    LessonPage("pages/advantages.py", "3 · Advantages", "advantages", ":material/trending_up:"),
+    LessonPage("pages/clipped_objective.py", "4 · The clipped objective", "clipped-objective", ":material/content_cut:"),
+    LessonPage("pages/ppo_update.py", "5 · One PPO update", "ppo-update", ":material/update:"),
+]
+
+# The 8-line pseudocode of seed 000, each line with the page that teaches it (None: no page).
+PSEUDOCODE: list[tuple[str, str | None]] = [
+    (r"Input: initial policy parameters $\theta_0$, initial value function parameters $\phi_0$", "pages/loop.py"),
+    (r"**for** $k = 0, 1, 2, \dots$ **do**", "pages/loop.py"),
+    (r"Collect trajectories $\mathcal{D}_k = \{\tau_i\}$ by running $\pi_k = \pi(\theta_k)$ in the environment", "pages/loop.py"),
+    (r"Compute rewards-to-go $\hat R_t$", "pages/rewards_to_go.py"),
+    (r"Compute advantage estimates $\hat A_t$ based on the current value function $V_{\phi_k}$", "pages/advantages.py"),
+    (r"Update the policy by maximising the PPO-Clip objective (Adam, minibatches, $K$ epochs)", "pages/clipped_objective.py"),
+    (r"Fit the value function by regression on mean-squared error to $\hat R_t$", "pages/ppo_update.py"),
+    (r"**end for**", "pages/ppo_update.py"),
+]
