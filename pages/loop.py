@@ -5,17 +5,21 @@ import pandas as pd
 import streamlit as st
 
 from ppo_core import ENVIRONMENTS, PRESETS
-from ppo_core.lesson import importance_sampling, importance_sampling_sweep, lesson_rollout, lesson_trainer, transition_table
-from ui.charts import histogram_chart, log_scale_chart, series_chart
+from ppo_core.lesson import (
+    importance_sampling,
+    importance_sampling_sweep,
+    lesson_rollout,
+    lesson_trainer,
+    transition_table,
+)
+from ui.charts import histogram_chart, log_scale_chart, points_chart
+from ui.lesson_data import env_title
 from ui.widgets import predict_then_reveal, show_chart
 
 LOOP_PRESETS = ["cartpole", "pendulum-discrete"]  # discrete policies, observations as the environment gives them
 LOOP_MAX_STEPS = 30  # collected once per (environment, seed); the slider shows the first rows
 SHIFTS = [round(0.25 * i, 2) for i in range(13)]  # q's mean for the variance sweep: 0 to 3
 
-
-def env_title(preset: str) -> str:
-    return ENVIRONMENTS[PRESETS[preset].env_id].title
 
 
 @st.cache_resource(show_spinner="Running the untrained policy…", max_entries=64)
@@ -61,10 +65,12 @@ shown_table = table.rename(
 )
 fmt = {c: st.column_config.NumberColumn(format="%.3f") for c in shown_table.columns if shown_table[c].dtype.kind == "f"}
 st.dataframe(shown_table, hide_index=True, column_config=fmt, key="loop_transitions")
+note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
 st.caption(
     f"{env_title(preset)}, seed {seed}: each row is one turn of the loop. The policy is untrained, so "
     "π(a_t|s_t) stays close to uniform: about 1/2 for CartPole's two pushes, 1/5 for Pendulum's "
     "five torques. The last columns say whether the episode ended after that step."
+    + (f" Here the {note}." if note else "")
 )
 
 st.header("The policy gradient")
@@ -119,12 +125,12 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("true value E_q[x]", f"{result['true_value']:.2f}")
 m2.metric("mean of the 200 estimates", f"{result['mean_estimate']:.3f}")
 m3.metric("variance of an estimate", f"{result['variance']:.3g}")
-m4.metric("largest weight's share of a batch", f"{result['max_weight_share']:.1%}")
+m4.metric("largest weight's share", f"{result['max_weight_share']:.1%}", help="the largest of one batch's 200 weights, as a share of their sum")
 
 left, right = st.columns(2)
 with left:
-    weights = pd.DataFrame({"x": result["samples"], "weight q(x)/p(x)": result["weights"]})
-    show_chart(series_chart(weights, "x", ["weight q(x)/p(x)"], x_title="sample x drawn from p", y_title="importance weight q(x)/p(x)", mark="point"))
+    weights = pd.DataFrame({"x": result["samples"], "weight": result["weights"]})
+    show_chart(points_chart(weights, "x", "weight", x_title="sample x drawn from p", y_title="importance weight q(x)/p(x)"))
     st.caption(
         "The 200 samples of one batch and their weights. At shift 0 every weight is 1. Move the "
         "slider: the weights of the few samples in q's direction shoot up, and the estimate leans "
@@ -140,7 +146,7 @@ with right:
     )
 
 sweep = variance_sweep()
-show_chart(log_scale_chart(sweep, "shift", "variance", x_title="shift of q away from p", y_title="variance of the estimate (log scale)", highlight=shift))
+show_chart(log_scale_chart(sweep, "shift", "variance", x_title="shift of q away from p", y_title="variance (log scale)", highlight=shift))
 st.caption(
     "The variance of the estimate at every shift, on a logarithmic axis; the red point is the "
     "slider's shift. The curve bends upward even on a log scale: the variance grows faster than "
@@ -155,8 +161,8 @@ st.markdown(
     "surrogate's gradient there is exactly ĝ:"
 )
 st.latex(
-    r"r_t(\theta) = \frac{\pi_\theta(a_t|s_t)}{\pi_{\theta_k}(a_t|s_t)},\qquad"
-    r"L(\theta) = \hat{\mathbb{E}}_t\big[r_t(\theta)\,\hat A_t\big],\qquad"
+    r"r_t(\theta) = \frac{\pi_\theta(a_t|s_t)}{\pi_{\theta_k}(a_t|s_t)},\qquad "
+    r"L(\theta) = \hat{\mathbb{E}}_t\big[r_t(\theta)\,\hat A_t\big],\qquad "
     r"\nabla_\theta L(\theta)\big|_{\theta=\theta_k} = \hat g"
 )
 st.markdown(

@@ -16,6 +16,7 @@ the time-limit bootstrap feeds to the critic.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -116,6 +117,8 @@ def make_env(
 ) -> gym.Env:
     """One environment with the chain described in the module docstring."""
     spec = ENVIRONMENTS[env_key]
+    if render_mode is not None:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen: no display on a server
     env = gym.make(spec.gym_id, render_mode=render_mode, disable_env_checker=True)
     if spec.transform is not None:
         env = spec.transform(env)

@@ -155,32 +155,37 @@ def update_epochs_table(trace: UpdateTrace) -> dict[str, np.ndarray]:
 
     Measured on the whole batch at the snapshot taken after epoch k, with r = π_θ/π_θk:
 
+    - ``ratio_min``, ``ratio_max``: the smallest and largest r (both exactly 1 at k = 0)
     - ``approx_kl``: mean((r − 1) − log r), the KL[π_θk ‖ π_θ] estimate of :func:`approx_kl`
     - ``clip_fraction``: share of samples with |r − 1| > ε (:func:`clip_fraction`)
     - ``zero_gradient``: samples whose L^CLIP sits on its flat branch (:func:`clip_binds` with
       the batch-normalised Â), so the next epoch gets no gradient from them
     - ``explained_variance``: of V_φ after epoch k against the returns R̂
+    - ``value_error``: ½·mean((V_φ − R̂)²), the unclipped :func:`value_loss` on the whole batch
 
     Logged during epoch k, as the loss saw each minibatch before its gradient step (the numbers
     :meth:`PPOTrainer.update` averages and CleanRL logs; NaN for k = 0):
     ``logged_approx_kl``, ``logged_clip_fraction``, ``policy_loss``, ``value_loss``, ``entropy``,
     and ``clipped_during``: how many samples the clip stopped in epoch k.
     """
-    from .objectives import approx_kl, clip_binds, clip_fraction, explained_variance
+    from .objectives import approx_kl, clip_binds, clip_fraction, explained_variance, value_loss
 
     epochs = len(trace.ratios)
     rows: dict[str, list] = {name: [] for name in (
-        "epoch", "approx_kl", "clip_fraction", "zero_gradient", "explained_variance",
+        "epoch", "ratio_min", "ratio_max", "approx_kl", "clip_fraction", "zero_gradient", "explained_variance", "value_error",
         "logged_approx_kl", "logged_clip_fraction", "policy_loss", "value_loss", "entropy", "clipped_during",
     )}
     for k in range(epochs):
         ratio = trace.ratios[k].astype(np.float64)
         logged = trace.epoch_stats[k - 1] if k else {}
         rows["epoch"].append(k)
+        rows["ratio_min"].append(float(ratio.min()))
+        rows["ratio_max"].append(float(ratio.max()))
         rows["approx_kl"].append(float(approx_kl(np.log(ratio))))
         rows["clip_fraction"].append(clip_fraction(ratio, trace.eps))
         rows["zero_gradient"].append(int(clip_binds(ratio, trace.advantages, trace.eps).sum()))
         rows["explained_variance"].append(explained_variance(trace.values[k], trace.returns))
+        rows["value_error"].append(float(value_loss(torch.as_tensor(trace.values[k]), trace.batch.returns)))
         rows["logged_approx_kl"].append(logged.get("approx_kl", np.nan))
         rows["logged_clip_fraction"].append(logged.get("clip_fraction", np.nan))
         for name in ("policy_loss", "value_loss", "entropy"):
@@ -355,7 +360,7 @@ def advantage_table(rollout: Rollout, gamma: float, lam: float, normalize: bool 
     terminated, truncated = rollout.terminated[:, i], rollout.truncated[:, i]
     dones = terminated | truncated
     last_value = float(rollout.last_value[i])
-    tail = dict(truncated=truncated, final_values=rollout.final_values[:, i])
+    tail = {"truncated": truncated, "final_values": rollout.final_values[:, i]}
     rtg = rewards_to_go(rewards, dones, gamma, last_value, **tail)
     adv = gae(rewards, values, dones, gamma, lam, last_value, **tail)
     if normalize:
@@ -410,10 +415,51 @@ def importance_sampling_sweep(shifts, num_samples: int = 200, trials: int = 200,
 
 
 __all__ += [
-    "transition_table",
-    "skip_to_time_limit",
-    "rewards_to_go_table",
     "advantage_table",
     "gae_limits",
     "importance_sampling_sweep",
+    "rewards_to_go_table",
+    "skip_to_time_limit",
+    "transition_table",
 ]
+
+
+def play_episode(
+    config,
+    agent,
+    *,
+    observation_stats: dict | None = None,
+    seed: int = 0,
+    max_steps: int = 500,
+    deterministic: bool = False,
+    frame_every: int = 2,
+) -> dict:
+    """Run ``agent`` for one episode of ``config.env_id`` with ``render_mode="rgb_array"``.
+
+    Observations pass through the same chain the trainer used; with ``observation_stats``
+    (from :meth:`PPOTrainer.observation_stats`) the normaliser is frozen at those statistics.
+    Returns ``frames`` (every ``frame_every``-th RGB array), ``episode_return`` (as the preset's
+    target counts it) and ``steps``.
+    """
+    from .envs import make_env
+    from .trainer import observation_normalizer
+
+    env = make_env(config.env_id, render_mode="rgb_array", normalize_obs=observation_stats is not None)
+    norm = observation_normalizer(env)
+    if norm is not None:
+        norm.update_running_mean = False
+        norm.obs_rms.mean = np.asarray(observation_stats["mean"], dtype=np.float64)
+        norm.obs_rms.var = np.asarray(observation_stats["var"], dtype=np.float64)
+    obs, _ = env.reset(seed=seed)
+    frames, total, steps = [env.render()], 0.0, 0
+    agent.generator.manual_seed(seed)
+    for steps in range(1, max_steps + 1):
+        action = agent.act(torch.as_tensor(obs, dtype=torch.float32)[None], deterministic=deterministic)[0]
+        obs, reward, terminated, truncated, info = env.step(action.numpy())
+        if steps % frame_every == 0:
+            frames.append(env.render())
+        if terminated or truncated:
+            total = float(info["episode"]["r"])
+            break
+    env.close()
+    return {"frames": frames, "episode_return": total, "steps": steps}

@@ -25,17 +25,17 @@ Distribution.set_default_validate_args(False)
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
-def orthogonal_init(layer: nn.Linear, gain: float) -> nn.Linear:
+def orthogonal_init(layer: nn.Linear, gain: float, generator: torch.Generator | None = None) -> nn.Linear:
     """Orthogonal weights scaled by ``gain``, zero bias."""
-    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.orthogonal_(layer.weight, gain, generator=generator)
     nn.init.zeros_(layer.bias)
     return layer
 
 
-def _mlp(sizes: Sequence[int], activation: str) -> list[nn.Module]:
+def _mlp(sizes: Sequence[int], activation: str, generator: torch.Generator | None) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [orthogonal_init(nn.Linear(n_in, n_out), math.sqrt(2)), ACTIVATIONS[activation]()]
+        layers += [orthogonal_init(nn.Linear(n_in, n_out), math.sqrt(2), generator), ACTIVATIONS[activation]()]
     return layers
 
 
@@ -43,6 +43,9 @@ class ActorCritic(nn.Module):
     """Actor π_θ(a|s) and critic V_φ(s).
 
     Separate networks by default; ``shared_trunk=True`` puts both heads on one trunk.
+    ``generator`` draws the initial weights and, later, the sampled actions: each agent has its
+    own random stream, so agents built or run at the same time in one process (the app's
+    sessions are threads) do not change each other's numbers.
     ``obs`` is (B, obs_dim) float32; ``distribution(obs)`` has batch shape (B,) and
     ``log_prob`` returns (B,) (summed over action dimensions for a Gaussian); ``value(obs)``
     returns (B,).
@@ -57,19 +60,22 @@ class ActorCritic(nn.Module):
         activation: str = "tanh",
         shared_trunk: bool = False,
         log_std_init: float = 0.0,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        g = self.generator
         self.continuous = continuous
         self.shared_trunk = shared_trunk
         sizes = [obs_dim, *hidden_sizes]
         last = sizes[-1]
         if shared_trunk:
-            self.trunk = nn.Sequential(*_mlp(sizes, activation))
-            self.actor = nn.Sequential(self.trunk, orthogonal_init(nn.Linear(last, action_dim), 0.01))
-            self.critic = nn.Sequential(self.trunk, orthogonal_init(nn.Linear(last, 1), 1.0))
+            self.trunk = nn.Sequential(*_mlp(sizes, activation, g))
+            self.actor = nn.Sequential(self.trunk, orthogonal_init(nn.Linear(last, action_dim), 0.01, g))
+            self.critic = nn.Sequential(self.trunk, orthogonal_init(nn.Linear(last, 1), 1.0, g))
         else:
-            self.actor = nn.Sequential(*_mlp(sizes, activation), orthogonal_init(nn.Linear(last, action_dim), 0.01))
-            self.critic = nn.Sequential(*_mlp(sizes, activation), orthogonal_init(nn.Linear(last, 1), 1.0))
+            self.actor = nn.Sequential(*_mlp(sizes, activation, g), orthogonal_init(nn.Linear(last, action_dim), 0.01, g))
+            self.critic = nn.Sequential(*_mlp(sizes, activation, g), orthogonal_init(nn.Linear(last, 1), 1.0, g))
         if continuous:
             self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
 
@@ -96,13 +102,13 @@ class ActorCritic(nn.Module):
         """
         out = self.actor(obs)
         if self.continuous:
-            return out + self.log_std.exp() * torch.randn_like(out)
-        return (out - torch.empty_like(out).exponential_().log()).argmax(-1)
+            return out + self.log_std.exp() * torch.randn(out.shape, generator=self.generator)
+        return (out - torch.empty_like(out).exponential_(generator=self.generator).log()).argmax(-1)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """A sampled action (or the mode: argmax / mean) for each observation."""
-        dist = self.distribution(obs)
-        if deterministic:
-            return dist.mean if self.continuous else dist.probs.argmax(-1)
-        return dist.sample()
+        if not deterministic:
+            return self.sample_actions(obs)
+        out = self.actor(obs)
+        return out if self.continuous else out.argmax(-1)

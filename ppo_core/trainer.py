@@ -27,7 +27,7 @@ from .networks import ActorCritic
 from .objectives import adaptive_beta, approx_kl, clip_fraction, clipped_objective, explained_variance, kl_penalty_objective, value_loss
 from .rollout import Rollout, collect_rollout, evaluate_rollout
 
-__all__ = ["PPOTrainer", "Batch", "TrainingDiverged", "RETURN_WINDOW"]
+__all__ = ["PPOTrainer", "Batch", "TrainingDiverged", "RETURN_WINDOW", "agent_for", "observation_normalizer"]
 
 RETURN_WINDOW = 20  # episode_return_mean is the mean of this many most recent episodes
 
@@ -52,6 +52,31 @@ class Batch:
         return self.obs.shape[0]
 
 
+def agent_for(config: PPOConfig, observation_space=None, action_space=None) -> ActorCritic:
+    # The agent's own generator, seeded from the config, draws its weights and its actions.
+    """The :class:`ActorCritic` a config trains, sized from its environment's spaces (made once
+    to read them when not given). Imported checkpoints are checked against its shapes."""
+    if observation_space is None or action_space is None:
+        from .envs import make_env
+
+        env = make_env(config.env_id)
+        observation_space, action_space = env.observation_space, env.action_space
+        env.close()
+    spec = ENVIRONMENTS[config.env_id]
+    obs_dim = int(np.prod(observation_space.shape))
+    action_dim = int(action_space.shape[0]) if spec.continuous else int(action_space.n)
+    return ActorCritic(
+        obs_dim,
+        action_dim,
+        spec.continuous,
+        config.hidden_sizes,
+        config.activation,
+        config.shared_trunk,
+        config.log_std_init,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
 class PPOTrainer:
     """Trains an :class:`ActorCritic` with PPO on ``config.env_id``.
 
@@ -64,7 +89,6 @@ class PPOTrainer:
         torch.set_num_threads(1)
         self.config = config
         self.spec = ENVIRONMENTS[config.env_id]
-        torch.manual_seed(config.seed)
         self._shuffle = torch.Generator().manual_seed(config.seed)
         self.envs = make_vector_env(
             config.env_id,
@@ -74,18 +98,7 @@ class PPOTrainer:
             gamma=config.gamma,
         )
         self.envs.action_space.seed(config.seed)
-        obs_dim = int(np.prod(self.envs.single_observation_space.shape))
-        space = self.envs.single_action_space
-        action_dim = int(space.shape[0]) if self.spec.continuous else int(space.n)
-        self.agent = ActorCritic(
-            obs_dim,
-            action_dim,
-            self.spec.continuous,
-            config.hidden_sizes,
-            config.activation,
-            config.shared_trunk,
-            config.log_std_init,
-        )
+        self.agent = agent_for(config, self.envs.single_observation_space, self.envs.single_action_space)
         # eps=1e-5 as in the PPO reference implementations rather than Adam's 1e-8; fused: one kernel
         # for all parameters instead of a Python loop over them (a third faster on these small nets).
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
@@ -318,8 +331,27 @@ class PPOTrainer:
         while not self.done:
             yield self.train_one_update()
 
+    def observation_stats(self) -> dict[str, np.ndarray] | None:
+        """Running mean and variance of the first environment's NormalizeObservation (None
+        without one): a saved policy needs them to see observations as it was trained to."""
+        wrapper = observation_normalizer(self.envs.envs[0]) if hasattr(self.envs, "envs") else None
+        if wrapper is None:
+            return None
+        return {"mean": np.asarray(wrapper.obs_rms.mean, dtype=np.float64), "var": np.asarray(wrapper.obs_rms.var, dtype=np.float64)}
+
     def close(self) -> None:
         self.envs.close()
+
+
+def observation_normalizer(env):
+    """The NormalizeObservation wrapper in ``env``'s chain, or None."""
+    from gymnasium.wrappers import NormalizeObservation
+
+    while env is not None:
+        if isinstance(env, NormalizeObservation):
+            return env
+        env = getattr(env, "env", None)
+    return None
 
 
 def _finite_or_none(x):

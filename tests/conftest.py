@@ -50,3 +50,18 @@ def chart_datasets(at) -> list[list]:
         frames = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in el.proto.datasets]
         out.append((spec, frames))
     return out
+
+
+def named_datasets(chart) -> dict:
+    """Every named dataset of one chart element, as DataFrames: inline in its spec, or Arrow
+    tables beside it (where Streamlit moves a chart's named datasets)."""
+    import json
+
+    import pandas as pd
+    import pyarrow as pa
+
+    spec = json.loads(chart.proto.spec)
+    out = {name: pd.DataFrame(rows) for name, rows in spec.get("datasets", {}).items()}
+    for named in chart.proto.datasets:
+        out[named.name] = pa.ipc.open_stream(named.data.data).read_all().to_pandas()
+    return out

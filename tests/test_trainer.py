@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ppo_core import PPOConfig, PPOTrainer, PRESETS, TrainingDiverged
+from ppo_core import PPOTrainer, PRESETS, TrainingDiverged
 from ppo_core.envs import make_vector_env
 
 SMALL = dict(total_steps=2048, num_envs=4, num_steps=64, num_minibatches=2, update_epochs=3)
@@ -125,3 +125,22 @@ def test_cli_progress_line_and_errors():
     assert bad.returncode == 2 and "gamma: must be from 0.0 to 1.0" in bad.stderr
     bad = _cli("--total-steps", "10")
     assert bad.returncode == 2 and "total_steps: must be at least one batch" in bad.stderr
+
+
+def test_trainers_in_parallel_threads_match_a_sequential_run():
+    # The app's sessions are threads of one process: each trainer must draw from its own stream.
+    import threading
+
+    cfg = PRESETS["pendulum"].replace(**SMALL, seed=5)
+    expected = _metrics(cfg)
+    results = [None, None]
+
+    def work(i):
+        results[i] = _metrics(cfg)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0] == expected and results[1] == expected

@@ -24,21 +24,16 @@ CURVE_COLORS = {
     "L^KLPEN = rA − β·KL": "#d62728",
 }
 CLIP_KEY, UNCLIPPED_KEY, KL_KEY = CURVE_COLORS
+CURVE_DASH = {CLIP_KEY: [1, 0], UNCLIPPED_KEY: [4, 3], KL_KEY: [1, 0]}
+CURVE_WIDTH = {CLIP_KEY: 3.5, UNCLIPPED_KEY: 2, KL_KEY: 2.5}
 
 
 def _zero_gradient_spans(ratio: np.ndarray, flags: np.ndarray) -> pd.DataFrame:
     """Contiguous [start, end] spans of the ratio axis where ``flags`` is true."""
-    spans, start = [], None
-    for r, f in zip(ratio, flags):
-        if f and start is None:
-            start = r
-        if not f and start is not None:
-            spans.append((start, prev))
-            start = None
-        prev = r
-    if start is not None:
-        spans.append((start, prev))
-    return pd.DataFrame(spans, columns=["start", "end"])
+    flags = np.asarray(flags, dtype=bool)
+    edges = np.diff(np.concatenate([[False], flags, [False]]).astype(np.int8))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    return pd.DataFrame({"start": ratio[starts], "end": ratio[ends]})
 
 
 @functools.lru_cache(maxsize=32)
@@ -80,9 +75,11 @@ def _clip_template(with_kl: bool, with_probe: bool, with_points: bool, height: i
                 legend=alt.Legend(orient="bottom", direction="vertical"),
             ),
             strokeDash=alt.StrokeDash(
-                "curve:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=[[1, 0], [4, 3], [1, 0]]), legend=None
+                "curve:N", scale=alt.Scale(domain=domain, range=[CURVE_DASH[k] for k in domain]), legend=None
             ),
-            strokeWidth=alt.StrokeWidth("curve:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=[3.5, 2, 2.5]), legend=None),
+            strokeWidth=alt.StrokeWidth(
+                "curve:N", scale=alt.Scale(domain=domain, range=[CURVE_WIDTH[k] for k in domain]), legend=None
+            ),
         )
     )
     layers = [shade, rules, rule_text, lines]
@@ -209,8 +206,7 @@ def series_chart(
     return chart
 
 
-# Channels below are built as objects (alt.X(...), alt.Tooltip(...)) rather than shorthand strings:
-# Altair 6 turns each string or alt.value into a schema lookup costing ~10 ms, objects cost ~0.1 ms.
+# -- page 5: one PPO update ------------------------------------------------------------------------
 
 
 def clip_objective_with_highlight(
@@ -239,38 +235,67 @@ def scatter_with_diagonal(
     colors: dict[str, str] | None = None,
     domain: tuple[float, float] | None = None,
     height: int = 300,
-) -> alt.LayerChart:
-    """``y`` against ``x`` as points coloured by the category column ``color``, over the dashed
-    diagonal y = x (a point on it did not change / was predicted exactly). Both axes span
-    ``domain`` (default: the data's range), so a series of such charts can share axes."""
+) -> dict:
+    """``y`` against ``x`` as points coloured by the category column ``color`` (dataset
+    ``points``), over the dashed diagonal y = x (dataset ``diagonal``): a point on it did not
+    change, or was predicted exactly. Both axes span ``domain`` (default: the data's range), so
+    a series of such charts can keep the same axes. A Vega-Lite spec (a dict)."""
     if domain is None:
         both = pd.concat([df[x], df[y]])
         domain = (float(both.min()), float(both.max()))
     lo, hi = float(domain[0]), float(domain[1])
-    scale = alt.Scale(domain=[lo, hi], zero=False, nice=False)
-    color_scale = alt.Scale(domain=list(colors), range=list(colors.values())) if colors else alt.Scale()
+    color_items = tuple(colors.items()) if colors else ()
+    spec = copy.deepcopy(_scatter_template(x, y, color, color_title, color_items, height))
+    for layer in spec["layer"]:
+        for channel in ("x", "y"):
+            enc = layer["encoding"][channel]
+            enc["scale"] = {**enc.get("scale", {}), "domain": [lo, hi]}
+            if layer["data"]["name"] == "points":
+                enc["title"] = x_title if channel == "x" else y_title
+    spec["datasets"] = {
+        "points": df[[x, y, color]].reset_index(drop=True),
+        "diagonal": pd.DataFrame({x: [lo, hi], y: [lo, hi]}),
+    }
+    return spec
+
+
+@functools.lru_cache(maxsize=16)
+def _scatter_template(x: str, y: str, color: str, color_title: str | None, colors: tuple[tuple[str, str], ...], height: int) -> dict:
+    scale = alt.Scale(domain=[0.0, 1.0], zero=False, nice=False)  # domain and titles set on every fill
+    color_scale = alt.Scale(domain=[k for k, _ in colors], range=[v for _, v in colors]) if colors else alt.Scale()
     points = (
-        alt.Chart(df)
+        alt.Chart(alt.Data(name="points"))
         .mark_circle(size=22, opacity=0.5)
         .encode(
-            x=alt.X(f"{x}:Q", title=x_title, scale=scale),
-            y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
+            x=alt.X(f"{x}:Q", title=x, scale=scale),
+            y=alt.Y(f"{y}:Q", title=y, scale=scale),
             color=alt.Color(f"{color}:N", title=color_title, scale=color_scale, legend=alt.Legend(orient="bottom")),
             tooltip=[alt.Tooltip(f"{x}:Q", format=".4f"), alt.Tooltip(f"{y}:Q", format=".4f"), alt.Tooltip(f"{color}:N")],
         )
     )
     diagonal = (
-        alt.Chart(pd.DataFrame({x: [lo, hi], y: [lo, hi]}))
+        alt.Chart(alt.Data(name="diagonal"))
         .mark_line(strokeDash=[5, 4], color="#555")
-        .encode(x=alt.X(f"{x}:Q"), y=alt.Y(f"{y}:Q"))
+        .encode(x=alt.X(f"{x}:Q", scale=scale), y=alt.Y(f"{y}:Q", scale=scale))
     )
-    return alt.layer(diagonal, points).properties(height=height)
+    return alt.layer(diagonal, points).properties(height=height).to_dict()
 
 
-def with_x_marker(chart: alt.Chart | alt.LayerChart, x_value: float, field: str) -> alt.LayerChart:
-    """``chart`` with a vertical dotted rule at ``field`` = ``x_value`` (e.g. the epoch shown)."""
-    rule = alt.Chart(pd.DataFrame({field: [x_value]})).mark_rule(strokeDash=[2, 3], color="#555").encode(x=alt.X(f"{field}:Q"))
-    return alt.layer(chart, rule)
+def with_x_marker(chart: alt.Chart | alt.LayerChart | dict, x_value: float, field: str) -> dict:
+    """``chart`` with a vertical dotted rule at ``field`` = ``x_value`` (dataset ``marker``), as
+    a Vega-Lite spec. Given an Altair chart it converts it (tens of ms); given a spec this
+    function returned, it only moves the rule, so keep the spec and move the rule on redraws."""
+    if isinstance(chart, dict):
+        spec = dict(chart)
+    else:
+        rule = (
+            alt.Chart(alt.Data(name="marker"))
+            .mark_rule(strokeDash=[2, 3], color="#555", size=1.5)
+            .encode(x=alt.X(f"{field}:Q"))
+        )
+        spec = alt.layer(chart, rule).to_dict()
+    spec["datasets"] = {**spec.get("datasets", {}), "marker": pd.DataFrame({field: [float(x_value)]})}
+    return spec
 
 
 # -- pages 1 to 3: the loop, rewards-to-go, advantages --------------------------------------------
@@ -321,11 +346,11 @@ def histogram_chart(
 
 @functools.lru_cache(maxsize=64)
 def _log_scale_template(x: str, y: str, x_title: str, y_title: str, height: int) -> dict:
-    enc = dict(
-        x=alt.X(f"{x}:Q", title=x_title),
-        y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log")),
-        tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip(f"{y}:Q", format=".4g")],
-    )
+    enc = {
+        "x": alt.X(f"{x}:Q", title=x_title),
+        "y": alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log")),
+        "tooltip": [alt.Tooltip(f"{x}:Q"), alt.Tooltip(f"{y}:Q", format=".4g")],
+    }
     line = alt.Chart(alt.Data(name="series")).mark_line(point=True, color="#1f77b4").encode(**enc)
     point = alt.Chart(alt.Data(name="highlight")).mark_point(size=180, filled=True, color="#d62728").encode(**enc)
     return alt.layer(line, point).properties(height=height).to_dict()
@@ -354,31 +379,35 @@ def log_scale_chart(
     return spec
 
 
+STEP_SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+STEP_EVENT_COLORS = {"terminated": "#d62728", "truncated (time limit)": "#7f7f7f"}
+
+
 @functools.lru_cache(maxsize=64)
 def _step_template(
     x: str, bars: tuple[str, ...], lines: tuple[str, ...], events: tuple[str, ...], x_title: str, y_title: str, segment: str | None, height: int
 ) -> dict:
+    series = [*bars, *lines]
+    colors = [STEP_SERIES_COLORS[i % len(STEP_SERIES_COLORS)] for i in range(len(series))]
+    colors += [STEP_EVENT_COLORS.get(e, "#bcbd22") for e in events]
     color = alt.Color(
-        "series:N", title=None, scale=alt.Scale(domain=[*bars, *lines, *events]), legend=alt.Legend(orient="bottom")
+        "series:N", title=None, scale=alt.Scale(domain=[*series, *events], range=colors), legend=alt.Legend(orient="bottom", columns=3)
     )
-    x_enc = alt.X(f"{x}:Q", title=x_title)
+    x_enc = alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(nice=False, zero=False))  # domain set on every fill
     y_enc = alt.Y("value:Q", title=y_title)
     tooltip = [alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"), alt.Tooltip("value:Q", format=".4f")]
-    bar_enc = dict(x=x_enc, y=y_enc, color=color, tooltip=tooltip)
-    if len(bars) > 1:
-        bar_enc["xOffset"] = alt.XOffset("series:N", scale=alt.Scale(domain=list(bars)))
-    line_enc = dict(x=x_enc, y=y_enc, color=color, tooltip=tooltip)
+    line_enc = {"x": x_enc, "y": y_enc, "color": color, "tooltip": tooltip}
     if segment:
         line_enc["detail"] = alt.Detail(f"{segment}:N")
     layers = [
-        alt.Chart(alt.Data(name="bars")).mark_bar(opacity=0.45, width={"band": 0.8}).encode(**bar_enc),
+        alt.Chart(alt.Data(name="bars")).mark_bar(opacity=0.5, width={"band": 0.8}).encode(x=x_enc, y=y_enc, color=color, tooltip=tooltip),
         alt.Chart(alt.Data(name="lines")).mark_line(point=True).encode(**line_enc),
     ]
     if events:
         layers.append(
             alt.Chart(alt.Data(name="events"))
             .mark_rule(strokeDash=[5, 3], size=2)
-            .encode(x=alt.X(f"{x}:Q"), color=color, tooltip=[alt.Tooltip("series:N", title="episode ended")])
+            .encode(x=x_enc, color=color, tooltip=[alt.Tooltip("series:N", title="episode ended")])
         )
     return alt.layer(*layers).properties(height=height).to_dict()
 
@@ -396,22 +425,119 @@ def step_chart(
     height: int = 280,
 ) -> dict:
     """Per-time-step quantities as a Vega-Lite spec: the columns ``bars`` (e.g. rewards) as bars
-    and ``lines`` (e.g. R̂) as lines with points, one colour and legend entry per column, long
-    format (columns ``x``, ``series``, ``value``) in the datasets ``bars`` and ``lines``; NaN
-    values are left out (rows not yet computed). With ``segment`` (e.g. an episode number) a line
-    is broken where it changes. ``events`` has columns ``x`` (a step t) and ``event`` (a label
-    such as "terminated"): dataset ``events`` holds a dashed rule at t + 0.5, between the step
-    after which the episode ended and the next one.
+    (overlaid, so keep it to one) and ``lines`` (e.g. R̂) as lines with points, one colour and
+    legend entry per column, in long format (columns ``x``, ``series``, ``value``) in the datasets
+    ``bars`` and ``lines``; NaN values are left out (rows not yet computed). With ``segment``
+    (e.g. an episode number) a line is broken where it changes. ``events`` has columns ``x`` (a
+    step t) and ``event`` (a label such as "terminated"): dataset ``events`` holds a dashed rule
+    at t + 0.5, between the step after which the episode ended and the next one. The x axis spans
+    the steps of ``df`` and half a step either side.
     """
     ids = [x] + ([segment] if segment else [])
     long = {}
     for name, columns in (("bars", bars), ("lines", lines)):
-        frame = df.melt(id_vars=ids, value_vars=list(columns), var_name="series", value_name="value")
-        long[name] = frame.dropna(subset=["value"]).reset_index(drop=True)
+        # long format by hand: DataFrame.melt costs several ms, and this redraws on every slider move
+        values = np.concatenate([df[c].to_numpy(dtype=np.float64) for c in columns]) if columns else np.empty(0)
+        frame = {i: np.tile(df[i].to_numpy(), len(columns)) for i in ids}
+        frame["series"] = np.repeat(np.asarray(columns, dtype=object), len(df))
+        frame["value"] = values
+        keep = ~np.isnan(values)
+        long[name] = pd.DataFrame({k: v[keep] for k, v in frame.items()})
     labels: tuple[str, ...] = ()
     if events is not None and len(events):
         labels = tuple(dict.fromkeys(str(e) for e in events["event"]))
         long["events"] = pd.DataFrame({x: events["x"].to_numpy(dtype=np.float64) + 0.5, "series": events["event"].astype(str).to_numpy()})
     spec = copy.deepcopy(_step_template(x, tuple(bars), tuple(lines), labels, x_title, y_title, segment, height))
+    steps = df[x].to_numpy(dtype=np.float64)
+    domain = [float(steps.min()) - 0.5, float(steps.max()) + 0.5] if len(steps) else [0.0, 1.0]
+    for layer in spec["layer"]:
+        layer["encoding"]["x"]["scale"] = {**layer["encoding"]["x"].get("scale", {}), "domain": domain}
     spec["datasets"] = long
     return spec
+
+
+@functools.lru_cache(maxsize=64)
+def _points_template(x: str, y: str, x_title: str, y_title: str, height: int) -> dict:
+    return (
+        alt.Chart(alt.Data(name="points"))
+        .mark_circle(size=40, opacity=0.7, color="#1f77b4")
+        .encode(
+            x=alt.X(f"{x}:Q", title=x_title),
+            y=alt.Y(f"{y}:Q", title=y_title),
+            tooltip=[alt.Tooltip(f"{x}:Q", format=".4f"), alt.Tooltip(f"{y}:Q", format=".4f")],
+        )
+        .properties(height=height)
+        .to_dict()
+    )
+
+
+def points_chart(df: pd.DataFrame, x: str, y: str, *, x_title: str, y_title: str, height: int = 260) -> dict:
+    """``y`` against ``x`` as points (dataset ``points``, columns ``x`` and ``y``), as a Vega-Lite
+    spec: :func:`series_chart`'s ``mark="point"`` for one column, at template cost for a slider."""
+    spec = copy.deepcopy(_points_template(x, y, x_title, y_title, height))
+    spec["datasets"] = {"points": df[[x, y]].reset_index(drop=True)}
+    return spec
+
+
+def _fill(template: dict, datasets: dict[str, pd.DataFrame], **top: object) -> dict:
+    """A copy of a cached spec template with its named datasets (and top-level keys) filled."""
+    spec = copy.deepcopy(template)
+    spec.update(top)
+    spec["datasets"] = datasets
+    return spec
+
+
+@functools.lru_cache(maxsize=8)
+def _return_curves_template(height: int, with_target: bool) -> dict:
+    line = (
+        alt.Chart(alt.Data(name="returns"))
+        .mark_line(point=False)
+        .encode(
+            x=alt.X("global_step:Q", title="environment steps"),
+            y=alt.Y("episode_return_mean:Q", title="mean return of the last 20 episodes"),
+            color=alt.Color("run:N", title="run", legend=alt.Legend(orient="bottom", columns=2, labelLimit=420)),
+            tooltip=[alt.Tooltip("run:N"), alt.Tooltip("global_step:Q", format=","), alt.Tooltip("episode_return_mean:Q", format=".1f")],
+        )
+    )
+    layers = [line]
+    if with_target:
+        layers.append(
+            alt.Chart(alt.Data(name="target"))
+            .mark_rule(strokeDash=[6, 4], color="#d62728")
+            .encode(y=alt.Y("target:Q"), tooltip=[alt.Tooltip("target:Q", title="target")])
+        )
+    return alt.layer(*layers).properties(height=height).to_dict()
+
+
+def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, height: int = 300) -> dict:
+    """Episode-return curves of one or more runs (columns ``global_step``,
+    ``episode_return_mean``, ``run``) with the preset's target as a dashed rule. A Vega-Lite
+    spec from a cached template: the live page redraws it every second."""
+    datasets = {"returns": returns[["global_step", "episode_return_mean", "run"]].dropna().reset_index(drop=True)}
+    if target is not None:
+        datasets["target"] = pd.DataFrame({"target": [float(target)]})
+    return _fill(_return_curves_template(height, target is not None), datasets)
+
+
+@functools.lru_cache(maxsize=8)
+def _diagnostics_template(columns: int, height: int) -> dict:
+    chart = (
+        alt.Chart(alt.Data(name="diagnostics"))
+        .mark_line()
+        .encode(
+            x=alt.X("global_step:Q", title="environment steps"),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("run:N", legend=None),
+            tooltip=[alt.Tooltip("run:N"), alt.Tooltip("metric:N"), alt.Tooltip("global_step:Q", format=","), alt.Tooltip("value:Q", format=".4g")],
+        )
+        .properties(width=220, height=height)
+        .facet(facet=alt.Facet("metric:N", title=None, sort=None), columns=columns)
+        .resolve_scale(y="independent")
+    )
+    return chart.to_dict()
+
+
+def diagnostics_chart(long: pd.DataFrame, *, columns: int = 4, height: int = 130) -> dict:
+    """Small multiples, one per training diagnostic (columns ``global_step``, ``metric``,
+    ``value``, ``run``), each with its own y-axis. A Vega-Lite spec from a cached template."""
+    return _fill(_diagnostics_template(columns, height), {"diagnostics": long[["global_step", "metric", "value", "run"]].reset_index(drop=True)})

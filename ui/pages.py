@@ -20,6 +20,7 @@ LESSONS = [
     LessonPage("pages/advantages.py", "3 · Advantages", "advantages", ":material/trending_up:"),
     LessonPage("pages/clipped_objective.py", "4 · The clipped objective", "clipped-objective", ":material/content_cut:"),
     LessonPage("pages/ppo_update.py", "5 · One PPO update", "ppo-update", ":material/update:"),
+    LessonPage("pages/training.py", "6 · Live training", "training", ":material/rocket_launch:"),
 ]
 
 # The 8-line pseudocode of seed 000, each line with the page that teaches it (None: no page).

@@ -1,0 +1,189 @@
+"""3 · Advantages: A = R̂ − V with the critic's V, the TD error δ_t, GAE(γ, λ) between them, and
+what normalising the advantages does to their signs, on a real rollout."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ppo_core import PRESETS
+from ppo_core.lesson import (
+    advantage_table,
+    gae_limits,
+)
+from ui.charts import step_chart
+from ui.lesson_data import critic_rollout, env_title
+from ui.widgets import predict_then_reveal, show_chart
+
+ADV_PRESETS = ["cartpole", "pendulum-discrete"]
+NUM_STEPS = 24
+WARMUP_CHOICES = [0, 2, 5, 10]  # PPO updates before the rollout: how much the critic has learnt
+TIME_LIMIT_ROW = {"pendulum-discrete": 15}  # as on the rewards-to-go page: same seed, same rows
+
+
+
+def reset_discounts() -> None:
+    cfg = PRESETS[st.session_state["adv_env"]]
+    st.session_state["adv_gamma"] = cfg.gamma
+    st.session_state["adv_lambda"] = cfg.gae_lambda
+
+
+st.title("3 · Advantages")
+st.markdown(
+    "The policy gradient needs to know, for each action in the batch, whether it turned out "
+    "**better or worse than expected**. The critic V_φ(s_t) is the expectation; the reward-to-go "
+    "R̂_t is what actually happened. Their difference is the advantage: positive means the "
+    "action beat the critic's forecast, and the update will make it more likely."
+)
+st.latex(r"\hat A_t = \hat R_t - V_\phi(s_t)")
+st.markdown(
+    "R̂_t sums many random rewards, so this estimate is unbiased but noisy. At the other extreme, "
+    "the **TD error** looks one step ahead and trusts the critic for the rest: low noise, but "
+    "biased by whatever the critic gets wrong. **GAE** blends the two with a weight λ: an "
+    "exponentially weighted sum of TD errors. λ = 0 is the TD error alone, λ = 1 adds them all "
+    "up and gives back R̂_t − V(s_t)."
+)
+st.latex(
+    r"\delta_t = r_t + \gamma (1-d_t)\, V_\phi(s_{t+1}) - V_\phi(s_t),\qquad "
+    r"\hat A^{\mathrm{GAE}(\gamma,\lambda)}_t = \delta_t + \gamma\lambda (1-d_t)\, \hat A_{t+1}"
+    r"= \sum_{l\ge 0} (\gamma\lambda)^l\, \delta_{t+l}"
+)
+st.caption(
+    "d_t = 1 where the episode ended after step t. As on the rewards-to-go page, a time-limit cut "
+    "adds γ·V(final observation) to its reward, and the batch's last row uses V(s_T)."
+)
+
+c1, c2, c3 = st.columns(3)
+preset = c1.selectbox("Environment", ADV_PRESETS, format_func=env_title, key="adv_env", on_change=reset_discounts)
+seed = int(c2.number_input("Seed", 0, 9999, 1, 1, key="adv_seed"))  # seed 1: its default rollout shows signs flipping
+warmup = c3.select_slider(
+    "Critic training (PPO updates before the rollout)",
+    WARMUP_CHOICES,
+    value=10,
+    key="adv_warmup",
+    help="0: an untrained critic, whose V is close to 0 everywhere",
+)
+c4, c5, c6 = st.columns(3)
+st.session_state.setdefault("adv_gamma", PRESETS[preset].gamma)
+st.session_state.setdefault("adv_lambda", PRESETS[preset].gae_lambda)
+gamma = c4.slider("Discount γ", 0.0, 1.0, step=0.01, key="adv_gamma")
+lam = c5.slider("GAE λ", 0.0, 1.0, step=0.01, key="adv_lambda", help="0: the TD error δ_t; 1: R̂_t − V(s_t)")
+normalize = c6.toggle("Normalise advantages", value=False, key="adv_normalize", help="(A − mean A) / std A over these rows, as PPO does per minibatch")
+
+rollout = critic_rollout(preset, seed, warmup, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
+table = pd.DataFrame(advantage_table(rollout, gamma, lam, normalize=normalize))
+
+columns = {
+    "t": "t",
+    "reward": "r_t",
+    "terminated": "terminated",
+    "truncated": "truncated",
+    "value": "V(s_t)",
+    "rewards_to_go": "R̂_t",
+    "rtg_minus_value": "R̂_t − V(s_t)",
+    "td_error": "δ_t",
+    "gae": f"GAE A_t (λ={lam:.2f})",
+}
+if normalize:
+    columns.update({"normalized": "normalised A_t", "sign_flipped": "sign flipped"})
+shown = table[list(columns)].rename(columns=columns)
+numbers = [name for key, name in columns.items() if table[key].dtype.kind == "f"]
+config = {name: st.column_config.NumberColumn(format="%.3f") for name in numbers}
+if normalize:
+    # A column, not a pandas Styler, marks the flipped rows: the Styler costs more than the rest of the page.
+    config["sign flipped"] = st.column_config.CheckboxColumn("⚠ sign flipped", help="normalisation changed the sign of this row's advantage")
+st.dataframe(shown, hide_index=True, column_config=config, key="adv_table")
+
+limits = gae_limits(rollout, gamma)
+m1, m2 = st.columns(2)
+m1.metric(
+    "GAE at λ = 0 vs the TD error δ_t",
+    "agree" if limits["lambda0_agree"] else "differ",
+    help="computed on these rows at the γ above",
+)
+m1.caption(f"largest difference over the {NUM_STEPS} rows: {limits['lambda0_max_diff']:.1e}")
+m2.metric(
+    "GAE at λ = 1 vs R̂_t − V(s_t)",
+    "agree" if limits["lambda1_agree"] else "differ",
+    help="computed on these rows at the γ above",
+)
+m2.caption(f"largest difference over the {NUM_STEPS} rows: {limits['lambda1_max_diff']:.1e}")
+
+ends = table["terminated"] | table["truncated"]
+events = pd.DataFrame({"x": table["t"][ends], "event": np.where(table["terminated"][ends], "terminated", "truncated (time limit)")})
+
+left, right = st.columns(2)
+with left:
+    fit = pd.DataFrame(
+        {
+            "t": table["t"],
+            "critic V(s_t)": table["value"],
+            "reward-to-go R̂_t": table["rewards_to_go"],
+            "episode": np.concatenate([[0], np.cumsum(ends.to_numpy())[:-1]]),  # break the lines at episode ends
+        }
+    )
+    show_chart(
+        step_chart(
+            fit, "t", bars=[], lines=["critic V(s_t)", "reward-to-go R̂_t"], x_title="time step t", y_title="return",
+            segment="episode", events=events,
+        )
+    )
+    st.caption(
+        "What the critic expected (V) against what happened (R̂). The gap between the two lines is "
+        "R̂ − V, the λ = 1 advantage. Set the critic training to 0 and V flattens near zero: every "
+        "advantage is then just R̂ and says nothing about the action."
+    )
+with right:
+    adv_df = pd.DataFrame(
+        {
+            "t": table["t"],
+            "GAE A_t": table["gae"],
+            "δ_t": table["td_error"],
+            "R̂_t − V(s_t)": table["rtg_minus_value"],
+            "normalised A_t": table["normalized"],
+            "episode": fit["episode"],
+        }
+    )
+    lines = ["δ_t", "R̂_t − V(s_t)"] + (["normalised A_t"] if normalize else [])
+    show_chart(
+        step_chart(
+            adv_df, "t", bars=["GAE A_t"], lines=lines, x_title="time step t", y_title="advantage",
+            segment="episode", events=events,
+        )
+    )
+    st.caption(
+        "Bars are the GAE advantages at the λ above; the two lines are its limits. Drag λ to 0 and "
+        "the bars sit on the δ line, drag it to 1 and they sit on the R̂ − V line. In between, each "
+        "bar mixes the one-step surprise with the longer-run ones that follow it. With normalisation "
+        "on, a third line shows the normalised advantages: where a point sits on the other side of "
+        "zero from its bar, the sign flipped."
+    )
+
+if normalize:
+    flipped = table["t"][table["sign_flipped"]].tolist()
+    mean = float(table["gae"].mean())
+    if flipped:
+        st.warning(
+            f"Normalisation flipped the sign of row(s) {', '.join(map(str, flipped))}: their advantage lies "
+            f"between 0 and the mean of these rows ({mean:+.3f}), so subtracting the mean moves them across zero. "
+            "The update will now push those actions' probabilities the other way."
+        )
+    else:
+        st.info(f"No sign changed: no advantage here lies between 0 and the mean of these rows ({mean:+.3f}).")
+
+predict_then_reveal(
+    "adv_norm",
+    "PPO normalises advantages per minibatch: subtract the mean, divide by the standard deviation. "
+    "Which rows can change sign?",
+    [
+        "None: dividing by a positive number keeps every sign",
+        "Those whose advantage lies between 0 and the mean",
+        "All rows with a negative advantage",
+        "Only the rows where an episode ended",
+    ],
+    "Those whose advantage lies between 0 and the mean",
+    "Dividing by the standard deviation keeps signs, but subtracting the mean does not: an action "
+    "that was better than expected, but less so than the batch's average, ends up negative and is "
+    "made *less* likely. PPO accepts this: after centring, the actions better than the batch's "
+    "average are pushed up and the rest down, and dividing by the spread keeps the step's size "
+    "steady whatever the scale of the rewards. Turn normalisation on and look for the flagged rows.",
+)

@@ -1,0 +1,180 @@
+"""2 · Rewards-to-go: R̂_t computed backwards over a short real rollout, with the three ways a
+row's tail is closed: termination (nothing), a time limit (V of the final observation), and the
+end of the batch (V of the next observation)."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ppo_core import ENVIRONMENTS, PRESETS
+from ppo_core.lesson import (
+    rewards_to_go_table,
+)
+from ui.charts import step_chart
+from ui.lesson_data import critic_rollout, env_title
+from ui.widgets import predict_then_reveal, show_chart
+
+RTG_PRESETS = ["cartpole", "pendulum-discrete"]
+NUM_STEPS = 24  # rows in the table
+WARMUP_UPDATES = 10  # ordinary PPO updates before the rollout, so the critic's V is not ~0
+# Pendulum never terminates: its episodes end only at the 200-step time limit, placed after this row.
+TIME_LIMIT_ROW = {"pendulum-discrete": 15}
+CASE_NOTES = {
+    "cartpole": "CartPole ends when the pole falls: a **termination**, followed by a fresh episode that the batch cuts.",
+    "pendulum-discrete": "Pendulum never falls over; its episodes are **cut by a 200-step time limit**, and the batch cuts the next one.",
+}
+
+
+
+def reset_gamma() -> None:
+    st.session_state["rtg_gamma"] = PRESETS[st.session_state["rtg_env"]].gamma
+
+
+st.title("2 · Rewards-to-go")
+st.markdown(
+    "Once a batch is collected, each step needs a number that says how well things went *from "
+    "that step on*: the discounted sum of the rewards that followed, the **reward-to-go** R̂_t. "
+    "γ < 1 makes rewards count less the further away they are. Written as a recursion, each R̂_t "
+    "needs the one after it, so the computation runs **backwards**, from the last row of the batch "
+    "to the first. The value network V_φ is trained to predict exactly these numbers."
+)
+st.latex(r"\hat R_t = r_t + \gamma\, r_{t+1} + \gamma^2 r_{t+2} + \cdots = r_t + \gamma\, \hat R_{t+1}")
+st.markdown(
+    "The recursion needs something to stand in for whatever comes after a row when the table does "
+    "not continue the same episode. There are three cases, and all three appear below:"
+)
+st.latex(
+    r"\hat R_t = r_t + \gamma \cdot \begin{cases}"
+    r"0 & \text{the episode terminated after step } t \text{ (nothing follows)}\\"
+    r"V_\phi(s^{\text{final}}_{t+1}) & \text{a time limit cut the episode (it would have gone on)}\\"
+    r"V_\phi(s_T) & t = T-1 \text{ and the batch ends mid-episode}\\"
+    r"\hat R_{t+1} & \text{otherwise}"
+    r"\end{cases}"
+)
+
+c1, c2, c3 = st.columns(3)
+preset = c1.selectbox("Environment", RTG_PRESETS, format_func=env_title, key="rtg_env", on_change=reset_gamma)
+seed = int(c2.number_input("Seed", 0, 9999, 0, 1, key="rtg_seed"))
+st.session_state.setdefault("rtg_gamma", PRESETS[preset].gamma)
+gamma = c3.slider("Discount γ", 0.0, 1.0, step=0.01, key="rtg_gamma", help="Starts at the preset's γ, the one the critic was trained with.")
+computed = st.slider(
+    "Backward pass: rows computed, from the end",
+    0,
+    NUM_STEPS,
+    NUM_STEPS,
+    key="rtg_computed",
+    help="Step through the backward pass; rows not yet computed are empty.",
+)
+note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
+st.caption(CASE_NOTES[preset] + (f" Here the {note}." if note else ""))
+
+rollout = critic_rollout(preset, seed, WARMUP_UPDATES, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
+table = pd.DataFrame(rewards_to_go_table(rollout, gamma, computed=computed))
+current = NUM_STEPS - computed  # the row the backward pass filled last (NUM_STEPS: none yet)
+
+shown = table.rename(
+    columns={
+        "reward": "r_t",
+        "bootstrap": "after this step",
+        "bootstrap_value": "bootstrap value",
+        "next_value": "γ multiplies",
+        "rewards_to_go": "R̂_t",
+    }
+)
+shown.insert(1, "pass", np.where(shown["t"] == current, "◀ now", ""))
+st.dataframe(
+    shown,
+    hide_index=True,
+    placeholder="",  # rows the backward pass has not reached yet stay empty
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("r_t", "bootstrap value", "γ multiplies", "R̂_t")},
+    key="rtg_table",
+)
+
+if computed == 0:
+    st.info("Move the step-through slider to start the backward pass at the last row.")
+else:
+    row = table.iloc[current]
+    source = {
+        "nothing (terminated)": r"0",
+        "V(final obs) (time limit)": r"V_\phi(s^{\text{final}})",
+        "V(s_T) (batch ends)": r"V_\phi(s_T)",
+    }.get(row["bootstrap"], rf"\hat R_{{{current + 1}}}")
+    following = f"{row['next_value']:.3f}" if row["next_value"] >= 0 else f"({row['next_value']:.3f})"
+    st.latex(
+        rf"\hat R_{{{current}}} = r_{{{current}}} + \gamma \cdot {source}"
+        rf" = {row['reward']:.3f} + {gamma:.2f} \times {following} = {row['rewards_to_go']:.3f}"
+    )
+
+ends = table["terminated"] | table["truncated"]
+chart_df = pd.DataFrame(
+    {
+        "t": table["t"],
+        "reward r_t": table["reward"],
+        "reward-to-go R̂_t": table["rewards_to_go"],
+        # episode number within the table, so the R̂ line breaks where an episode ended
+        "episode": np.concatenate([[0], np.cumsum(ends.to_numpy())[:-1]]),
+    }
+)
+events = pd.DataFrame(
+    {
+        "x": table["t"][ends],
+        "event": np.where(table["terminated"][ends], "terminated", "truncated (time limit)"),
+    }
+)
+show_chart(
+    step_chart(
+        chart_df,
+        "t",
+        bars=["reward r_t"],
+        lines=["reward-to-go R̂_t"],
+        x_title="time step t",
+        y_title="reward / reward-to-go",
+        segment="episode",
+        events=events,
+    )
+)
+st.caption(
+    "Bars are the rewards, the line is R̂ as far as the backward pass has got (it grows from the "
+    "right as you move the slider), and a dashed rule marks where an episode ended. Look at the row "
+    "just before a rule: after a termination R̂ drops to the bare reward, after a time limit it "
+    "keeps the critic's estimate of the rest, and the last row leans on V(s_T)."
+)
+
+st.subheader("In this table")
+terminated_rows = table["t"][table["terminated"]].tolist()
+truncated_rows = table["t"][table["truncated"]].tolist()
+last = table.iloc[-1]
+notes = []
+if terminated_rows:
+    notes.append(
+        f"- **Termination** after step {', '.join(map(str, terminated_rows))}: the episode is over in the "
+        "environment itself, so nothing is added after the reward; R̂ there is just r_t."
+    )
+if truncated_rows:
+    values = ", ".join(f"{v:.3f}" for v in table["bootstrap_value"][table["truncated"]])
+    notes.append(
+        f"- **Time limit** after step {', '.join(map(str, truncated_rows))}: the pendulum would have "
+        f"kept swinging, so the row bootstraps from the critic's value of the observation it was cut "
+        f"at (V = {values}). Treating it as a termination would teach V that time itself is deadly."
+    )
+if last["bootstrap"] == "V(s_T) (batch ends)":
+    notes.append(
+        f"- **End of the batch** after step {int(last['t'])}: the episode goes on in the next batch, so "
+        f"the last row bootstraps from V(s_T) = {last['bootstrap_value']:.3f}, the critic's value of "
+        "the observation that comes next."
+    )
+if not (terminated_rows or truncated_rows):
+    notes.append("- No episode ended inside these rows with this seed; try another seed to see one.")
+st.markdown("\n".join(notes))
+
+predict_then_reveal(
+    "rtg",
+    "On CartPole every step earns r = +1. What is R̂_t on the row where the pole fell "
+    "(the episode terminated after that step), whatever γ is?",
+    ["Exactly 1", "1 + γ·V(final observation)", "1/(1 − γ)", "The R̂ of the next row"],
+    "Exactly 1",
+    "Termination means no future at all, so nothing is added after the last reward: R̂_t = r_t = 1. "
+    "Check it in the table with the CartPole environment, at any γ. The next row starts a new "
+    "episode and its R̂ has nothing to do with the one that ended. A time-limit cut is different: "
+    "the state was not terminal, so the row adds γ·V of the observation it was cut at.",
+)
