@@ -14,7 +14,7 @@ from ppo_core.lesson import objective_curves, play_episode
 from ppo_core.trainer import agent_for
 from ui.charts import clip_objective_chart, diagnostics_chart, return_curves_chart
 from ui.model_io import CheckpointError, load_checkpoint
-from ui.runner import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, RunScheduler, TrainingRun
+from ui.runner import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
 from ui.widgets import predict_then_reveal, show_chart
 
 DIAGNOSTICS = {
@@ -29,10 +29,7 @@ DIAGNOSTICS = {
 OBJECTIVES = {"clip": "clipped (L^CLIP)", "kl_penalty": "KL penalty, adaptive β", "none": "no clipping (r·A)"}
 
 
-@st.cache_resource
-def scheduler() -> RunScheduler:
-    """One per server: caps concurrent runs across every student's session."""
-    return RunScheduler()
+scheduler = get_scheduler  # one per server: caps concurrent runs across every student's session
 
 
 def runs() -> list[TrainingRun]:
@@ -132,6 +129,16 @@ st.markdown(
 )
 sched = scheduler()
 sched.warm_up()
+
+
+@st.fragment(run_every=2.0)
+def keep_spare_warm() -> None:
+    """While this page is open, even with no run, tell the scheduler so it keeps its warm spare
+    worker (Start then trains at once); it lets the spare go soon after the last page closes."""
+    sched.warm_up()
+
+
+keep_spare_warm()
 
 preset = st.selectbox(
     "Preset",

@@ -223,10 +223,11 @@ def test_runs_beyond_the_cap_queue_and_start_when_a_core_frees(open_page):
     """Every core busy: the next Start queues, a queued Step still takes exactly one update."""
     sessions = []
 
-    def poll_all():  # every open session's timer tick: the heartbeat that keeps its run alive
+    def poll_all():  # the timer tick of every session with a live run: the heartbeat that keeps it
         for s in sessions:
-            s.run()
-            assert not s.exception, s.exception
+            if the_run(s) is not None and the_run(s).active:
+                s.run()
+                assert not s.exception, s.exception
 
     try:
         first = open_page(PAGE)

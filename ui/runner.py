@@ -17,14 +17,17 @@ No Streamlit in this module: the tests drive it directly.
 
 from __future__ import annotations
 
+import importlib.machinery
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
+import types
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -33,6 +36,9 @@ QUEUED, RUNNING, PAUSED, FINISHED, STOPPED, DIVERGED, FAILED = (
     "queued", "running", "paused", "finished", "stopped", "diverged", "failed",
 )
 ACTIVE = (QUEUED, RUNNING, PAUSED)
+_SPAWN_LOCK = threading.Lock()
+_NO_MAIN = types.ModuleType("__main__")
+_NO_MAIN.__spec__ = importlib.machinery.ModuleSpec("ui.runner.__main__", None)
 BATCH_POINTS = 400  # (ratio, advantage) samples sent per update for the clip plot
 
 
@@ -131,7 +137,17 @@ class _WorkerProcess:
         ctx = mp.get_context("spawn")  # a fresh interpreter: no forked server threads or sockets
         self.records, self.commands = ctx.Queue(), ctx.Queue()
         self.process = ctx.Process(target=_worker, args=(self.records, self.commands, os.getpid()), daemon=True, name="ppo-worker")
-        self.process.start()
+        # Streamlit runs each script as a fake __main__ module whose __file__ is app.py, and a
+        # spawned child re-runs its parent's __main__ before the target: every worker would run
+        # the whole app (and die if the app starts a worker). multiprocessing skips a __main__
+        # whose spec name ends in ".__main__", so the child imports only this module.
+        with _SPAWN_LOCK:
+            saved = sys.modules.get("__main__")
+            sys.modules["__main__"] = _NO_MAIN
+            try:
+                self.process.start()
+            finally:
+                sys.modules["__main__"] = saved
 
     def assign(self, config: dict, start_paused: bool) -> None:
         self.commands.put(("run", config, start_paused))
@@ -290,9 +306,18 @@ class TrainingRun:
 class RunScheduler:
     """At most ``max_running`` runs at once across every session of the server; FIFO for the rest."""
 
-    def __init__(self, max_running: int | None = None, abandon_after: float = 6.0, watchdog_interval: float = 1.0):
+    def __init__(
+        self,
+        max_running: int | None = None,
+        abandon_after: float = 6.0,
+        watchdog_interval: float = 1.0,
+        spare_idle_after: float = 60.0,
+    ):
         self.max_running = max_running or os.cpu_count() or 2
         self.abandon_after = abandon_after
+        self.spare_idle_after = spare_idle_after
+        # Set by the app: how many browser sessions are connected (None if it cannot tell).
+        self.open_sessions: Callable[[], int | None] = lambda: None
         self._lock = threading.RLock()
         self._runs: list[TrainingRun] = []
         self._spare: _WorkerProcess | None = None  # imported and waiting, for a fast start
@@ -346,10 +371,14 @@ class RunScheduler:
             if abandoned:
                 with self._lock:
                     self._runs = [r for r in self._runs if r.active]
-            # No page has looked for a while and nothing runs: let the spare worker go too, so a
-            # server with no one on the training page has no worker process at all.
+            # Nobody is connected (or no page has run for a minute) and nothing trains: let the
+            # spare worker go too, so a server nobody is using has no worker process at all.
+            try:
+                sessions = self.open_sessions()
+            except Exception:  # noqa: BLE001 - a hint only; fall back to the idle timer
+                sessions = None
             with self._lock:
-                idle = not self._runs and now - self._last_activity > self.abandon_after
+                idle = not self._runs and (sessions == 0 or now - self._last_activity > self.spare_idle_after)
                 spare = self._spare if idle else None
                 if spare is not None:
                     self._spare = None
@@ -370,3 +399,16 @@ class RunScheduler:
             runs = list(self._runs)
         for r in runs:
             r.stop(timeout=2.0)
+
+
+_scheduler: RunScheduler | None = None
+_scheduler_lock = threading.Lock()
+
+
+def get_scheduler() -> RunScheduler:
+    """The server's one scheduler (created on first use, shared by every session)."""
+    global _scheduler
+    with _scheduler_lock:
+        if _scheduler is None:
+            _scheduler = RunScheduler()
+        return _scheduler
