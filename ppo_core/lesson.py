@@ -21,8 +21,18 @@ __all__ = [
     "lesson_trainer",
     "lesson_rollout",
     "importance_sampling",
+    "importance_sampling_sweep",
     "UpdateTrace",
     "trace_update",
+    "update_epochs_table",
+    "update_epoch_samples",
+    "objective_curves",
+    "transition_table",
+    "skip_to_time_limit",
+    "rewards_to_go_table",
+    "advantage_table",
+    "gae_limits",
+    "play_episode",
 ]
 
 
@@ -414,14 +424,6 @@ def importance_sampling_sweep(shifts, num_samples: int = 200, trials: int = 200,
     }
 
 
-__all__ += [
-    "advantage_table",
-    "gae_limits",
-    "importance_sampling_sweep",
-    "rewards_to_go_table",
-    "skip_to_time_limit",
-    "transition_table",
-]
 
 
 def play_episode(

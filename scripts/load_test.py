@@ -58,7 +58,12 @@ class ClipObserver:
         self.context = browser.new_context(viewport={"width": 1400, "height": 900})
         self.page = self.context.new_page()
         self.page.set_default_timeout(120_000)
-        self.page.goto(f"{url}/clipped-objective")
+        # through the sidebar, as a student does (a direct /clipped-objective load also works but
+        # can open Streamlit's "Page not found" modal, which takes the keyboard focus)
+        self.page.goto(url)
+        wait_for_app(self.page)
+        self.page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]', has_text="The clipped objective").click()
+        self.page.wait_for_url(f"{url}/clipped-objective")
         wait_for_app(self.page)
         self.thumb = self.page.locator(".st-key-clip_eps").get_by_role("slider")
         self.right = True  # alternate 0.20 -> 0.21 -> 0.20: the metric changes on every press
@@ -69,7 +74,8 @@ class ClipObserver:
         key = "ArrowRight" if self.right else "ArrowLeft"
         self.right = not self.right
         t0 = time.perf_counter()
-        self.thumb.press(key)
+        self.thumb.focus()
+        self.page.keyboard.press(key)
         try:
             self.page.wait_for_function(
                 """([sel, i, prev]) => { const e = document.querySelectorAll(sel)[i];

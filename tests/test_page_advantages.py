@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ppo_core import gae, normalize_advantages, rewards_to_go, td_errors
+from ppo_core import PRESETS, gae, normalize_advantages, rewards_to_go, td_errors
 from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_time_limit
 from conftest import named_datasets
 
@@ -58,13 +58,13 @@ def gae_column(shown: pd.DataFrame) -> pd.Series:
 
 
 def test_lambda_limits_are_delta_and_rtg_minus_v(at, cartpole):
-    gamma = 0.98  # the CartPole preset's γ, the page's default
+    gamma, lam = PRESETS["cartpole"].gamma, PRESETS["cartpole"].gae_lambda  # the page's defaults
     shown = table(at)
     np.testing.assert_allclose(shown["V(s_t)"], cartpole.values, rtol=0, atol=1e-12)
     np.testing.assert_allclose(shown["R̂_t"], cartpole.rtg(gamma), rtol=0, atol=1e-12)
     np.testing.assert_allclose(shown["R̂_t − V(s_t)"], cartpole.rtg(gamma) - cartpole.values, rtol=0, atol=1e-12)
     np.testing.assert_allclose(shown["δ_t"], cartpole.delta(gamma), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(gae_column(shown), cartpole.gae(gamma, 0.8), rtol=0, atol=1e-12)  # preset λ
+    np.testing.assert_allclose(gae_column(shown), cartpole.gae(gamma, lam), rtol=0, atol=1e-12)  # preset λ
 
     at.slider(key="adv_lambda").set_value(1.0).run()
     shown = table(at)
@@ -98,7 +98,7 @@ def test_normalisation_flags_sign_flips(at, cartpole):
     at.toggle(key="adv_normalize").set_value(True).run()
     assert not at.exception
     shown = table(at)
-    adv = cartpole.gae(0.98, 0.8)
+    adv = cartpole.gae(PRESETS["cartpole"].gamma, PRESETS["cartpole"].gae_lambda)
     normalized = normalize_advantages(adv)
     np.testing.assert_allclose(shown["normalised A_t"], normalized, rtol=0, atol=1e-12)
     flipped = np.sign(normalized) != np.sign(adv)
