@@ -12,10 +12,12 @@ st.markdown(
     "on real numbers, computed by the same code that trains the agents."
 )
 titles = {p.path: p.title for p in LESSONS}
-for i, (line, page) in enumerate(PSEUDOCODE, start=1):
-    indent = 1 if 2 < i < 8 else 0
-    cols = st.columns([0.05 + 0.05 * indent, 0.6, 0.35 - 0.05 * indent])
-    cols[1].markdown(f"**{i}.** {line}")
-    if page:
-        cols[2].page_link(page, label=titles[page])
+with st.container(border=True):
+    for i, (line, page) in enumerate(PSEUDOCODE, start=1):
+        indent = "&emsp;&emsp;" if 2 < i < 8 else ""
+        text, link = st.columns([0.64, 0.36], vertical_alignment="center")
+        text.markdown(f"{indent}**{i}.** {line}")
+        if page:
+            link.page_link(page, label=titles[page])
 st.caption("Pseudocode after seed 000 (\"PPO from scratch\"), which follows OpenAI Spinning Up.")
+st.page_link("pages/training.py", label="Then watch the whole loop run: 6 · Live training", icon=":material/rocket_launch:")

@@ -131,7 +131,7 @@ sched = scheduler()
 sched.warm_up()
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=10.0)
 def keep_spare_warm() -> None:
     """While this page is open, even with no run, tell the scheduler so it keeps its warm spare
     worker (Start then trains at once); it lets the spare go soon after the last page closes."""

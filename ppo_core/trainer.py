@@ -170,15 +170,17 @@ class PPOTrainer:
         Returns the loss and a detached tensor of the statistics named in ``STAT_NAMES``.
         """
         c = self.config
-        obs = batch.obs[idx]
+        whole = c.num_minibatches == 1  # idx is then 0..B-1 (see update): no gather needed
+        pick = (lambda t: t) if whole else (lambda t: t[idx])
+        obs = pick(batch.obs)
         dist = self.agent.distribution(obs)
-        new_log_probs = dist.log_prob(batch.actions[idx])
+        new_log_probs = dist.log_prob(pick(batch.actions))
         new_values = self.agent.value(obs)
-        log_ratio = new_log_probs - batch.log_probs[idx]
+        log_ratio = new_log_probs - pick(batch.log_probs)
         ratio = log_ratio.exp()
         if see_ratio is not None:
             see_ratio(ratio.detach())
-        adv = batch.advantages[idx]
+        adv = pick(batch.advantages)
         if c.norm_adv:
             adv = normalize_advantages(adv)
         if c.objective == "clip":
@@ -188,7 +190,7 @@ class PPOTrainer:
         else:
             surrogate = ratio * adv
         policy_loss = -surrogate.mean()
-        v_loss = value_loss(new_values, batch.returns[idx], batch.values[idx], c.clip_coef if c.clip_vloss else None)
+        v_loss = value_loss(new_values, pick(batch.returns), pick(batch.values), c.clip_coef if c.clip_vloss else None)
         loss = policy_loss + c.vf_coef * v_loss
         if c.ent_coef > 0:
             entropy = dist.entropy().mean()
@@ -230,8 +232,10 @@ class PPOTrainer:
         count = 0
         epochs_run = 0
         stop = False
+        whole = torch.arange(len(batch))
         for epoch in range(c.update_epochs):
-            perm = torch.randperm(len(batch), generator=self._shuffle)
+            # One minibatch is the whole batch: its order does not change the loss, so skip the shuffle.
+            perm = whole if c.num_minibatches == 1 else torch.randperm(len(batch), generator=self._shuffle)
             epoch_sums = torch.zeros(len(names), dtype=torch.float64)
             epoch_count = 0
             for start in range(0, len(batch) - c.minibatch_size + 1, c.minibatch_size):

@@ -16,8 +16,10 @@ after --settle seconds it prints how many remain and whether any still computes 
 training process: must be 0; an idle one is the scheduler's warm spare), then waits up to
 --spare-wait seconds for the last worker to go. Exit status 1 if a training process was left.
 
-Chromium runs at nice 10 (--browser-nice 0 to disable): in a classroom the browsers are on the
-students' machines, not on the server's two cores. Loopback only; every loop is bounded.
+The students' pages run in one Chromium at nice --browser-nice (default 10; 0 leaves it): in a
+classroom their browsers are on their own machines, not on the server's cores. The teacher's
+clip page runs in a second Chromium at normal priority, so its redraw is not starved by them.
+Loopback only; every loop is bounded.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from browser_support import (  # noqa: E402
-    CHROMIUM, CHROMIUM_ARGS, StreamlitServer, busy, button, cpu_seconds, metric_text, number,
-    renice_descendants, wait_for_app, worker_pids,
+    CHROMIUM, CHROMIUM_ARGS, StreamlitServer, busy, button, chromium_profiles, cpu_seconds, metric_text,
+    number, renice_descendants, wait_for_app, worker_pids,
 )
 
 METRIC_VALUES = '[data-testid="stMetricValue"]'
@@ -115,7 +117,9 @@ def main() -> int:
     ap.add_argument("--budget", type=int, default=None, help="step budget for each run (default: the preset's)")
     ap.add_argument("--settle", type=float, default=10.0, help="seconds after closing before counting processes")
     ap.add_argument("--spare-wait", type=float, default=90.0, help="further seconds to wait for the idle spare to go")
-    ap.add_argument("--browser-nice", type=int, default=10, help="nice value for Chromium (0: leave it)")
+    ap.add_argument("--server-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Streamlit config option for the server, e.g. runner.postScriptGC=false (repeatable)")
+    ap.add_argument("--browser-nice", type=int, default=10, help="nice value for the students' Chromium (0: leave it)")
     args = ap.parse_args()
     if not CHROMIUM.exists():
         print(f"Chromium not found at {CHROMIUM}", file=sys.stderr)
@@ -123,14 +127,20 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     log = Path(tempfile.mkdtemp(prefix="ppo-load-")) / "server.log"
-    print(f"load test: {args.sessions} training sessions + 1 clip-page session, {args.duration:.0f} s; "
+    print(f"load test: {args.sessions} training sessions + 1 clip-page session, {args.duration:.0f} s, "
+          f"students' browser at nice {args.browser_nice}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before start; server log {log}", flush=True)
     leftover_training = 0
-    with StreamlitServer(log) as server, sync_playwright() as pw:
+    extra = [a for opt in args.server_option for a in (f"--{opt.split('=', 1)[0]}", opt.split("=", 1)[1])]
+    if extra:
+        print(f"server options: {' '.join(extra)}")
+    with StreamlitServer(log, extra_args=extra) as server, sync_playwright() as pw:
+        teacher = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        teacher_profiles = chromium_profiles()
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        nice = lambda: renice_descendants(args.browser_nice) if args.browser_nice else 0  # noqa: E731
+        nice = lambda: renice_descendants(args.browser_nice, exclude_profiles=teacher_profiles) if args.browser_nice else 0  # noqa: E731
         try:
-            observer = ClipObserver(browser, server.url)
+            observer = ClipObserver(teacher, server.url)
             nice()
             observer.press()  # the first redraw builds and caches the chart template: not counted
             time.sleep(args.press_every)
@@ -160,11 +170,12 @@ def main() -> int:
             print(f"Start pressed in {args.sessions} sessions in {time.perf_counter() - t_start:.1f} s", flush=True)
 
             server_cpu0, t_load0 = cpu_seconds(server.pid), time.perf_counter()
-            timings, misses = [], 0
+            timings, misses, most_workers = [], 0, 0
             deadline = time.perf_counter() + args.duration
             while time.perf_counter() < deadline:  # bounded by --duration (+ one press timeout)
                 t0 = time.perf_counter()
                 nice()
+                most_workers = max(most_workers, len(worker_pids(server.pid)))
                 dt = observer.press()
                 if dt is None:
                     misses += 1
@@ -180,15 +191,17 @@ def main() -> int:
             print(f"clip page redraw under load: median {statistics.median(timings) if timings else float('nan'):.3f} s, "
                   f"p95 {percentile(timings, 0.95):.3f} s, max {max(timings, default=float('nan')):.3f} s "
                   f"over {len(timings)} presses, {misses} without a redraw in 30 s", flush=True)
-            print(f"server process CPU during the load: {server_cpu:.0%} of one core; load average {os.getloadavg()[0]:.1f}")
+            print(f"server process CPU during the load: {server_cpu:.0%} of one core; load average {os.getloadavg()[0]:.1f}; "
+                  f"most worker processes at once: {most_workers} (cap: {os.cpu_count()} running + 1 spare)")
             print(f"runs after {args.duration:.0f} s: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
             reached = sum(r is not None and r >= 475 for r in returns)
             print(f"steps done per session: {sorted(int(s) for s in steps)}; sessions showing return >= 475: {reached}")
         finally:
             t_close = time.perf_counter()
-            for ctx in browser.contexts:
-                ctx.close()
-            browser.close()
+            for b in (browser, teacher):
+                for ctx in b.contexts:
+                    ctx.close()
+                b.close()
 
         time.sleep(max(0.0, args.settle - (time.perf_counter() - t_close)))
         left = worker_pids(server.pid)

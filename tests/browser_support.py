@@ -45,7 +45,7 @@ def free_port() -> int:
 class StreamlitServer:
     """`python -m streamlit run app.py` in a session of its own on 127.0.0.1; stop() ends the group."""
 
-    def __init__(self, log_path: Path, startup_timeout: float = 60.0):
+    def __init__(self, log_path: Path, startup_timeout: float = 60.0, extra_args: list[str] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
@@ -57,6 +57,7 @@ class StreamlitServer:
             "--server.address", "127.0.0.1",
             "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none",
+            *extra_args,
         ]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -189,13 +190,27 @@ def wait_for_idle_workers(server_pid: int, timeout: float = 120.0) -> list[int]:
     raise TimeoutError(f"the server's workers were still busy (or absent) after {timeout:.0f} s: {worker_pids(server_pid)}")
 
 
-def renice_descendants(nice: int = 10, names: tuple[str, ...] = ("chromium", "chrome", "headless_shell")) -> int:
-    """Lower the priority of this process's browser descendants (ours only); returns how many."""
+def chromium_profiles() -> set[str]:
+    """The --user-data-dir of every Chromium this process has launched (one per browser)."""
+    found = set()
+    for p in descendants(os.getpid()):
+        m = re.search(r"--user-data-dir=(\S+)", cmdline(p))
+        if m:
+            found.add(m.group(1))
+    return found
+
+
+def renice_descendants(nice: int = 10, names: tuple[str, ...] = ("chromium", "chrome", "headless_shell"),
+                       exclude_profiles: set[str] | frozenset = frozenset()) -> int:
+    """Lower the priority of this process's browser descendants (ours only), except those of the
+    browsers whose --user-data-dir is in ``exclude_profiles``; returns how many were changed."""
     n = 0
     for p in descendants(os.getpid()):
         try:
             comm = Path(f"/proc/{p}/comm").read_text().strip()
-            if any(comm.startswith(x) for x in names) and os.getpriority(os.PRIO_PROCESS, p) < nice:
+            if not any(comm.startswith(x) for x in names) or any(d in cmdline(p) for d in exclude_profiles):
+                continue
+            if os.getpriority(os.PRIO_PROCESS, p) < nice:
                 os.setpriority(os.PRIO_PROCESS, p, nice)
                 n += 1
         except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
