@@ -98,7 +98,11 @@ def wait_gone(pid: int, timeout: float) -> float:
 def start_on_the_warm_spare(page, server) -> tuple[int, float]:
     """Wait for the warm spare, press Start; return (the worker given the run, seconds from the
     click to the first point of the return chart, i.e. the mean-return metric showing a number)."""
-    (spare,) = wait_for_idle_workers(server.pid)  # exactly one: the spare, idle, no run yet
+    deadline = time.monotonic() + 90
+    while len(idle := wait_for_idle_workers(server.pid)) != 1:  # a worker of an earlier run may still be going
+        assert time.monotonic() < deadline, f"expected one idle spare worker, found {idle}"
+        time.sleep(1.0)
+    (spare,) = idle
     start = button(page, "train_start")
     t0 = time.perf_counter()
     start.click()
@@ -107,7 +111,12 @@ def start_on_the_warm_spare(page, server) -> tuple[int, float]:
         assert time.perf_counter() < deadline, f"no return point 60 s after Start; State {metric_text(page, 'State')}"
         page.wait_for_timeout(25)
     first_point = time.perf_counter() - t0
-    assert number(metric_text(page, "Steps done")) > 0
+    # the same record gives both metrics; they are redrawn one after the other
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+               m => m.innerText.includes('Steps done') && parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')) > 0)""",
+        timeout=5_000,
+    )
     assert busy([spare])[spare], "the spare worker is not the one training"
     return spare, first_point
 

@@ -336,6 +336,29 @@ def test_a_diverging_run_reports_it_and_stops_itself(at):
     assert not disabled(at)["train_start"]
 
 
+def test_polling_a_stopped_run_never_blocks_on_a_message_cut_short():
+    """A worker ended by terminate() can leave half a message in its pipe; the page's next poll
+    must not wait for the rest (the server's process also holds the write end: no EOF comes)."""
+    import multiprocessing as mp
+    import struct
+    import threading
+
+    from ui.runner import RUNNING, TrainingRun
+
+    ctx = mp.get_context("spawn")
+    run = TrainingRun(CARTPOLE.to_dict(), label="cut short")
+    worker = ctx.Process(target=time.sleep, args=(60,), daemon=True)  # a worker that ignores "stop"
+    worker.start()
+    run._process, run._records, run._commands, run.state = worker, ctx.Queue(), ctx.Queue(), RUNNING
+    records = run._records
+    run.stop(timeout=0.5)  # it does not answer: terminated
+    assert run.state == "stopped" and not worker.is_alive()
+    os.write(records._writer.fileno(), struct.pack("!i", 10_000) + b"x" * 100)  # what it was writing
+    done = threading.Event()
+    threading.Thread(target=lambda: (run.poll(), done.set()), daemon=True).start()
+    assert done.wait(5.0), "poll() blocked reading a dead worker's half-written message"
+
+
 # -- the checkpoint: model_io directly, then the page's uploader ---------------------------------
 class NotATensor:
     def __init__(self):

@@ -192,7 +192,7 @@ class TrainingRun:
         while self._records is not None:
             try:
                 msg = self._records.get_nowait()
-            except (queue.Empty, OSError, ValueError):
+            except (queue.Empty, OSError, ValueError, AttributeError):  # AttributeError: reaped meanwhile
                 break
             event = msg["event"]
             if event == "update":
@@ -253,7 +253,12 @@ class TrainingRun:
                 self._commands.put("stop")
             except (OSError, ValueError):
                 pass
-            self._process.join(timeout)
+            # Read while waiting: the worker exits only once its queue has written everything it
+            # sent (its model, the last records), and a full pipe would hold it until the timeout.
+            deadline = time.monotonic() + timeout
+            while (proc := self._process) is not None and proc.is_alive() and time.monotonic() < deadline:
+                self.poll_final()
+                proc.join(0.05)
         self.poll_final()
         if self.state in (RUNNING, PAUSED, QUEUED):
             self.state = STOPPED
@@ -301,6 +306,10 @@ class TrainingRun:
                 q.close()
             except (OSError, ValueError, AttributeError):
                 pass
+        # Read nothing more from a worker that is gone: one ended by terminate()/kill() may have
+        # been cut off halfway through writing a message, and get_nowait() would then wait
+        # forever for the rest (this process holds the pipe's write end too, so no EOF comes).
+        self._records = None
 
 
 class RunScheduler:
