@@ -94,6 +94,14 @@ def page_run(browser, server, timeout: float, browser_nice: int) -> dict:
                 raise RuntimeError(f"the page's run did not show {TARGET:g} within {timeout:.0f} s (last {ret})")
             page.wait_for_timeout(50)
         button(page, "train_stop").click()
+        # the export buttons are outside the live fragment: they hold all records only after the
+        # full rerun that Stop causes
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+                   m => m.innerText.includes('State') && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === 'stopped')""",
+            timeout=30_000,
+        )
+        wait_for_app(page)
         csv_button = page.locator(".st-key-train_csv button")
         csv_button.wait_for(timeout=30_000)
         with page.expect_download(timeout=30_000) as download:

@@ -24,11 +24,14 @@ APP = str(ROOT / "app.py")
 
 @pytest.fixture
 def open_page():
-    """open_page("pages/x.py") -> an AppTest of the whole app, switched to that page and run."""
+    """open_page("lessons/x.py") -> an AppTest of the whole app, switched to that page and run."""
     from streamlit.testing.v1 import AppTest
 
     def _open(page: str, timeout: float = 120):
         at = AppTest.from_file(APP, default_timeout=timeout)
+        # run once first: switch_page finds a page by the url_path st.navigation registers only
+        # after app.py has run
+        at.run()
         at.switch_page(page).run()
         return at
 

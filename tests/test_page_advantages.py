@@ -10,7 +10,7 @@ from ppo_core import PRESETS, gae, normalize_advantages, rewards_to_go, td_error
 from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_time_limit
 from conftest import named_datasets
 
-PAGE = "pages/advantages.py"
+PAGE = "lessons/advantages.py"
 ROWS = 24
 
 

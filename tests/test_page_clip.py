@@ -6,7 +6,7 @@ import pytest
 from ppo_core import adaptive_beta, clipped_objective
 from conftest import chart_datasets
 
-PAGE = "pages/clipped_objective.py"
+PAGE = "lessons/clipped_objective.py"
 
 
 @pytest.fixture

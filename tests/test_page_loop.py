@@ -14,7 +14,7 @@ from ppo_core.lesson import (
     lesson_trainer,
 )
 
-PAGE = "pages/loop.py"
+PAGE = "lessons/loop.py"
 
 
 def untrained(preset: str, seed: int, steps: int = 30):

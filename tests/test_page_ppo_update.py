@@ -19,7 +19,7 @@ from ppo_core import (
 )
 from ppo_core.lesson import lesson_trainer, trace_update
 
-PAGE = "pages/ppo_update.py"
+PAGE = "lessons/ppo_update.py"
 CHARTS = ["clip+", "clip-", "approx_kl", "clip_fraction", "probs", "fit"]  # in page order
 
 

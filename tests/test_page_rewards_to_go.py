@@ -10,7 +10,7 @@ from ppo_core import rewards_to_go
 from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_time_limit
 from conftest import named_datasets
 
-PAGE = "pages/rewards_to_go.py"
+PAGE = "lessons/rewards_to_go.py"
 ROWS = 24
 
 

@@ -26,7 +26,7 @@ from ppo_core import PRESETS, PPOTrainer
 from ppo_core.trainer import agent_for
 from ui.model_io import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes, load_checkpoint
 
-PAGE = "pages/training.py"
+PAGE = "lessons/training.py"
 CARTPOLE = PRESETS["cartpole"]
 BATCH = CARTPOLE.batch_size  # 256 environment steps per update
 START_TIMEOUT_S = 120  # a cold worker (spawned interpreter importing torch) is slow on a busy machine

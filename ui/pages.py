@@ -13,24 +13,27 @@ class LessonPage:
     icon: str
 
 
-HOME = LessonPage("pages/home.py", "The PPO loop", "home", ":material/home:")
+# The folder is `lessons/`, not `pages/`: Streamlit treats a `pages/` folder beside the entry point
+# as its older automatic multipage app until the entry point has called st.navigation once, so on a
+# fresh server the first visitor of a direct link would get the page without app.py.
+HOME = LessonPage("lessons/home.py", "The PPO loop", "home", ":material/home:")
 LESSONS = [
-    LessonPage("pages/loop.py", "1 · The loop and the policy gradient", "loop", ":material/autorenew:"),
-    LessonPage("pages/rewards_to_go.py", "2 · Rewards-to-go", "rewards-to-go", ":material/keyboard_double_arrow_left:"),
-    LessonPage("pages/advantages.py", "3 · Advantages", "advantages", ":material/trending_up:"),
-    LessonPage("pages/clipped_objective.py", "4 · The clipped objective", "clipped-objective", ":material/content_cut:"),
-    LessonPage("pages/ppo_update.py", "5 · One PPO update", "ppo-update", ":material/update:"),
-    LessonPage("pages/training.py", "6 · Live training", "training", ":material/rocket_launch:"),
+    LessonPage("lessons/loop.py", "1 · The loop and the policy gradient", "loop", ":material/autorenew:"),
+    LessonPage("lessons/rewards_to_go.py", "2 · Rewards-to-go", "rewards-to-go", ":material/keyboard_double_arrow_left:"),
+    LessonPage("lessons/advantages.py", "3 · Advantages", "advantages", ":material/trending_up:"),
+    LessonPage("lessons/clipped_objective.py", "4 · The clipped objective", "clipped-objective", ":material/content_cut:"),
+    LessonPage("lessons/ppo_update.py", "5 · One PPO update", "ppo-update", ":material/update:"),
+    LessonPage("lessons/training.py", "6 · Live training", "training", ":material/rocket_launch:"),
 ]
 
 # The 8-line pseudocode of seed 000, each line with the page that teaches it (None: no page).
 PSEUDOCODE: list[tuple[str, str | None]] = [
-    (r"Input: initial policy parameters $\theta_0$, initial value function parameters $\phi_0$", "pages/loop.py"),
-    (r"**for** $k = 0, 1, 2, \dots$ **do**", "pages/loop.py"),
-    (r"Collect trajectories $\mathcal{D}_k = \{\tau_i\}$ by running $\pi_k = \pi(\theta_k)$ in the environment", "pages/loop.py"),
-    (r"Compute rewards-to-go $\hat R_t$", "pages/rewards_to_go.py"),
-    (r"Compute advantage estimates $\hat A_t$ based on the current value function $V_{\phi_k}$", "pages/advantages.py"),
-    (r"Update the policy by maximising the PPO-Clip objective (Adam, minibatches, $K$ epochs)", "pages/clipped_objective.py"),
-    (r"Fit the value function by regression on mean-squared error to $\hat R_t$", "pages/ppo_update.py"),
-    (r"**end for**", "pages/ppo_update.py"),
+    (r"Input: initial policy parameters $\theta_0$, initial value function parameters $\phi_0$", "lessons/loop.py"),
+    (r"**for** $k = 0, 1, 2, \dots$ **do**", "lessons/loop.py"),
+    (r"Collect trajectories $\mathcal{D}_k = \{\tau_i\}$ by running $\pi_k = \pi(\theta_k)$ in the environment", "lessons/loop.py"),
+    (r"Compute rewards-to-go $\hat R_t$", "lessons/rewards_to_go.py"),
+    (r"Compute advantage estimates $\hat A_t$ based on the current value function $V_{\phi_k}$", "lessons/advantages.py"),
+    (r"Update the policy by maximising the PPO-Clip objective (Adam, minibatches, $K$ epochs)", "lessons/clipped_objective.py"),
+    (r"Fit the value function by regression on mean-squared error to $\hat R_t$", "lessons/ppo_update.py"),
+    (r"**end for**", "lessons/ppo_update.py"),
 ]

@@ -387,7 +387,8 @@ class RunScheduler:
             except Exception:  # noqa: BLE001 - a hint only; fall back to the idle timer
                 sessions = None
             with self._lock:
-                idle = not self._runs and (sessions == 0 or now - self._last_activity > self.spare_idle_after)
+                # (ended runs stay in _runs until the next tick; only an active one needs the server)
+                idle = not any(r.active for r in self._runs) and (sessions == 0 or now - self._last_activity > self.spare_idle_after)
                 spare = self._spare if idle else None
                 if spare is not None:
                     self._spare = None

@@ -20,4 +20,4 @@ with st.container(border=True):
         if page:
             link.page_link(page, label=titles[page])
 st.caption("Pseudocode after seed 000 (\"PPO from scratch\"), which follows OpenAI Spinning Up.")
-st.page_link("pages/training.py", label="Then watch the whole loop run: 6 · Live training", icon=":material/rocket_launch:")
+st.page_link("lessons/training.py", label="Then watch the whole loop run: 6 · Live training", icon=":material/rocket_launch:")

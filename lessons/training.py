@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ DIAGNOSTICS = {
     "explained_variance": "explained variance",
     "learning_rate": "learning rate",
 }
+FIRST_RECORD_WAIT_S = 1.0
 OBJECTIVES = {"clip": "clipped (L^CLIP)", "kl_penalty": "KL penalty, adaptive β", "none": "no clipping (r·A)"}
 
 
@@ -86,6 +88,12 @@ def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> None:
     runs().append(run)
     st.session_state["train_current"] = run.id
     scheduler().submit(run)
+    # A warm worker sends its first update within a few tenths of a second: wait for it here so
+    # this rerun draws the first point, rather than the live timer's first tick a second later.
+    deadline = time.monotonic() + FIRST_RECORD_WAIT_S
+    while run.state == RUNNING and not run.records and time.monotonic() < deadline:
+        time.sleep(0.02)
+        run.poll()
 
 
 def on_command(command: str) -> None:
