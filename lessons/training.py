@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import io
-import json
 import time
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ppo_core import ENVIRONMENTS, PRESETS, PPOConfig, clipped_objective
 from ppo_core.lesson import objective_curves, play_episode
 from ppo_core.trainer import agent_for
 from ui.charts import clip_objective_chart, diagnostics_chart, return_curves_chart
+from ui.compare import COMPARISONS, comparison_configs, comparison_reading, variant_name
 from ui.model_io import CheckpointError, load_checkpoint
+from ui.report import OBJECTIVES, config_json, diagnostics_frame, lab_report_zip, metrics_csv, metrics_frame, report_file_name
 from ui.runner import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
 from ui.widgets import predict_then_reveal, show_chart
 
-DIAGNOSTICS = {
-    "policy_loss": "policy loss",
-    "value_loss": "value loss",
-    "entropy": "entropy",
-    "approx_kl": "approx KL",
-    "clip_fraction": "clip fraction",
-    "explained_variance": "explained variance",
-    "learning_rate": "learning rate",
-}
 FIRST_RECORD_WAIT_S = 1.0
-OBJECTIVES = {"clip": "clipped (L^CLIP)", "kl_penalty": "KL penalty, adaptive β", "none": "no clipping (r·A)"}
 
 
 scheduler = get_scheduler  # one per server: caps concurrent runs across every student's session
@@ -40,6 +32,13 @@ def runs() -> list[TrainingRun]:
 
 def current() -> TrainingRun | None:
     return next((r for r in runs() if r.id == st.session_state.get("train_current")), None)
+
+
+def group(run: TrainingRun | None) -> list[TrainingRun]:
+    """The current run and, for a comparison, the runs started with it (the buttons act on all)."""
+    if run is None:
+        return []
+    return [r for r in runs() if r.group == run.group] if run.group else [run]
 
 
 def hyperparameters(preset: str) -> tuple[PPOConfig | None, str | None]:
@@ -82,12 +81,19 @@ def label(cfg: PPOConfig, preset: str) -> str:
 
 
 # -- the buttons' callbacks run before the script, so the buttons drawn after them are current --
-def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> None:
-    run = TrainingRun(cfg.to_dict(), label=label(cfg, preset), start_paused=paused)
+def new_run(cfg: PPOConfig, preset: str, paused: bool = False, group: str | None = None) -> TrainingRun:
+    cfg = cfg.replace(stop_at_target=st.session_state.get("train_stop_at_target", True))
+    ctx = get_script_run_ctx()  # the run ends with this browser session (ui.runner's watchdog)
+    run = TrainingRun(cfg.to_dict(), label=label(cfg, preset), start_paused=paused, session_id=ctx.session_id if ctx else None, group=group)
     run.preset = preset
     runs().append(run)
-    st.session_state["train_current"] = run.id
     scheduler().submit(run)
+    return run
+
+
+def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> None:
+    run = new_run(cfg, preset, paused)
+    st.session_state["train_current"] = run.id
     # A warm worker sends its first update within a few tenths of a second: wait for it here so
     # this rerun draws the first point, rather than the live timer's first tick a second later.
     deadline = time.monotonic() + FIRST_RECORD_WAIT_S
@@ -96,32 +102,40 @@ def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> None:
         run.poll()
 
 
+def on_compare(configs: list[PPOConfig], preset: str) -> None:
+    group_id = f"cmp{len(runs()) + 1}"
+    first = [new_run(c, preset, group=group_id) for c in configs][0]
+    st.session_state["train_current"] = first.id
+
+
 def on_command(command: str) -> None:
-    run = current()
-    if run is not None:
-        run.send(command)
+    for r in group(current()):
+        if r.active:
+            r.send(command)
 
 
 def on_step(cfg: PPOConfig | None, preset: str) -> None:
-    run = current()
-    if run is not None and run.state == PAUSED:
-        run.send("step")
+    paused = [r for r in group(current()) if r.state == PAUSED]
+    if paused:
+        for r in paused:  # a comparison steps in lockstep
+            r.send("step")
     elif cfg is not None:
         on_start(cfg, preset, paused=True)
         current().send("step")
 
 
 def on_stop() -> None:
-    run = current()
-    if run is not None:
-        run.stop()
+    for r in group(current()):
+        if r.active:
+            r.stop()
 
 
 def on_reset(preset: str) -> None:
-    run = current()
-    if run is not None:
-        run.stop()
-        st.session_state["train_runs"] = [r for r in runs() if r.id != run.id]
+    gone = group(current())
+    for r in gone:
+        r.stop()
+    if gone:
+        st.session_state["train_runs"] = [r for r in runs() if r not in gone]
     st.session_state.pop("train_current", None)
     st.session_state.pop("train_animation", None)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"train_{preset}_")]:
@@ -156,16 +170,48 @@ preset = st.selectbox(
 )
 with st.expander("Hyperparameters (defaults are the preset's tuned values)", expanded=False):
     cfg, error = hyperparameters(preset)
+st.toggle(
+    "Stop when the target is reached", value=True, key="train_stop_at_target",
+    help="The run ends at its first update whose mean return reaches the target, which frees its "
+    "core for the next run in the queue. Off: it trains on to the step budget.",
+)
 if error:
     st.error(f"Can't start with these settings — {error}")
 
+with st.expander("Compare: the same preset and seed with one thing changed", expanded=False):
+    k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    kind = k1.selectbox("Compare", list(COMPARISONS), format_func=COMPARISONS.get, key="train_compare_kind")
+    second_lr = None
+    if kind == "two_learning_rates":
+        base_lr = cfg.learning_rate if cfg is not None else PRESETS[preset].learning_rate
+        second_lr = k2.number_input("Second learning rate", 1e-6, 1.0, min(base_lr * 3, 1.0), 1e-4, format="%.5f", key="train_compare_lr")
+    compare_configs, compare_error = None, error
+    if cfg is not None:
+        try:
+            compare_configs = comparison_configs(cfg, kind, second_lr)
+        except ValueError as exc:
+            compare_error = str(exc)
+    st.caption(
+        "Starts one run per variant with every other setting as above (seed included), so the "
+        "curves part only where the change matters. The runs share the server's cores with the "
+        "class: a third run may wait in the queue."
+    )
+    if compare_error and cfg is not None:
+        st.error(f"Can't compare — {compare_error}")
+
 run = current()
-active = run is not None and run.active
+runs_now = group(run)
+active = any(r.active for r in runs_now)
+paused_now = [r for r in runs_now if r.state == PAUSED]
+k3.button(
+    "Start comparison", disabled=compare_configs is None or active, on_click=on_compare, args=(compare_configs, preset),
+    key="train_compare", width="stretch",
+)
 b = st.columns(6)
 b[0].button("Start", type="primary", disabled=cfg is None or active, on_click=on_start, args=(cfg, preset), key="train_start", width="stretch")
-b[1].button("Pause", disabled=not (run and run.state == RUNNING), on_click=on_command, args=("pause",), key="train_pause", width="stretch")
-b[2].button("Step one update", disabled=(run is not None and run.state in (RUNNING, QUEUED)) or (not (run and run.state == PAUSED) and cfg is None), on_click=on_step, args=(cfg, preset), key="train_step", width="stretch")
-b[3].button("Resume", disabled=not (run and run.state == PAUSED), on_click=on_command, args=("resume",), key="train_resume", width="stretch")
+b[1].button("Pause", disabled=not any(r.state == RUNNING for r in runs_now), on_click=on_command, args=("pause",), key="train_pause", width="stretch")
+b[2].button("Step one update", disabled=any(r.state in (RUNNING, QUEUED) for r in runs_now) or (not paused_now and cfg is None), on_click=on_step, args=(cfg, preset), key="train_step", width="stretch")
+b[3].button("Resume", disabled=not paused_now, on_click=on_command, args=("resume",), key="train_resume", width="stretch")
 b[4].button("Stop", disabled=not active, on_click=on_stop, key="train_stop", width="stretch")
 b[5].button("Reset", disabled=run is None, on_click=on_reset, args=(preset,), key="train_reset", width="stretch")
 
@@ -182,10 +228,7 @@ def play_gif(config: dict, agent, stats, deterministic: bool) -> dict:
 
 
 def records_frame(r: TrainingRun) -> pd.DataFrame:
-    df = pd.DataFrame([{k: v for k, v in rec.items() if not k.startswith("batch_")} for rec in r.records])
-    if len(df):
-        df.insert(0, "run", r.label)
-    return df
+    return metrics_frame(r.records, r.label)
 
 
 @st.fragment(run_every=1.0 if active else None)
@@ -194,10 +237,11 @@ def live() -> None:
     if run is None:
         st.info("Choose a preset and press **Start** (or **Step one update** to go one update at a time).")
         return
-    before = run.state
-    run.poll()
-    if run.state != before and run.state not in (RUNNING, PAUSED):
-        st.rerun()  # the run ended: redraw the whole page so the buttons follow
+    before = [r.state for r in group(run)]
+    for r in group(run):
+        r.poll()
+    if any(r.state != b and r.state not in (RUNNING, PAUSED) for r, b in zip(group(run), before)):
+        st.rerun()  # a run ended: redraw the whole page so the buttons follow
     target = PRESETS[run.preset].target_return
     last = run.records[-1] if run.records else {}
     state_text = {
@@ -221,6 +265,14 @@ def live() -> None:
     m[3].metric("State", state_text)
     budget = run.config["total_steps"]
     st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
+    if len(group(run)) > 1:
+        kind = st.session_state.get("train_compare_kind", "clip_vs_none")
+        members = group(run)
+        cfgs = [PPOConfig.from_dict(r.config) for r in members]
+        st.markdown(comparison_reading([variant_name(c, kind) for c in cfgs], [r.records for r in members], target, [c.total_steps for c in cfgs]))
+        st.caption("The metrics above are the first run's; " + ", ".join(
+            f"{r.label}: {r.state}" + (f" (queue {sched.queue_position(r)})" if r.state == QUEUED else "") for r in members[1:]
+        ) + ".")
 
     same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records]
     if same_env:
@@ -231,9 +283,7 @@ def live() -> None:
             "preset's target. Start a second run with one setting changed (say, no clipping, "
             "same seed) and compare the curves."
         )
-        diag = records_frame(run).melt(id_vars=["run", "global_step"], value_vars=[c for c in DIAGNOSTICS if c in records_frame(run)], var_name="metric")
-        diag["metric"] = diag["metric"].map(DIAGNOSTICS)
-        show_chart(diagnostics_chart(diag.dropna()))
+        show_chart(diagnostics_chart(diagnostics_frame(records_frame(run))))
         st.caption(
             "The numbers CleanRL and Stable-Baselines3 log. Watch approx KL and the clip fraction: "
             "they rise when an update moves the policy far, and the clip keeps them in check. "
@@ -256,6 +306,30 @@ def live() -> None:
             "objective per unit |Â|. Dots in the orange band no longer pass a gradient. With "
             "'no clipping' the dots spread further from r = 1."
         )
+    export(run, group(run))
+
+
+def export(run: TrainingRun, members: list[TrainingRun]) -> None:
+    """Downloads of the run (or the comparison). Inside the live fragment so they stay current;
+    the CSV and the zip are built when clicked (deferred data), not on every redraw."""
+    if not run.records:
+        return
+    st.subheader("Export")
+    e1, e2, e3, e4 = st.columns(4)
+    e1.download_button("Metrics (CSV)", lambda: metrics_csv(run.records, run.label), file_name=f"ppo-{run.preset}-{run.id}.csv", mime="text/csv", key="train_csv", on_click="ignore")
+    e2.download_button("Config (JSON)", config_json(run.config), file_name=f"ppo-{run.preset}-{run.id}.json", mime="application/json", key="train_json", on_click="ignore")
+    if run.model_state is not None:
+        e3.download_button("Model (PyTorch state dict)", run.model_state, file_name=f"ppo-{run.preset}-{run.id}.pt", key="train_model", on_click="ignore")
+    else:
+        e3.caption("The model can be saved once the run has stopped or finished.")
+    reported = [r for r in members if r.records]
+    e4.download_button(
+        "Lab report (zip)" if len(reported) == 1 else f"Comparison lab report, {len(reported)} runs (zip)",
+        lambda: lab_report_zip(reported), file_name=report_file_name(reported), mime="application/zip",
+        key="train_report", on_click="ignore",
+        help="Each run's metrics CSV and config JSON, the return and diagnostics charts as PNG images, "
+        "and a Markdown summary of the settings and outcomes, in one zip (built when clicked, a few seconds).",
+    )
 
 
 live()
@@ -276,16 +350,7 @@ if st.session_state.get("train_animation"):
     anim = st.session_state["train_animation"]
     w2.image(anim["gif"], caption=f"{anim['steps']} steps, return {anim['episode_return']:.1f}")
 
-st.subheader("Export and import")
-e1, e2, e3 = st.columns(3)
-if run is not None and run.records:
-    e1.download_button("Metrics (CSV)", records_frame(run).to_csv(index=False), file_name=f"ppo-{run.preset}-{run.id}.csv", mime="text/csv", key="train_csv")
-    e2.download_button("Config (JSON)", json.dumps(run.config, indent=2), file_name=f"ppo-{run.preset}-{run.id}.json", mime="application/json", key="train_json")
-if run is not None and run.model_state is not None:
-    e3.download_button("Model (PyTorch state dict)", run.model_state, file_name=f"ppo-{run.preset}-{run.id}.pt", key="train_model")
-elif run is not None:
-    e3.caption("The model can be saved once the run has stopped or finished.")
-
+st.subheader("Import a model")
 upload = st.file_uploader(
     f"Load a saved model of the {preset} preset to watch it act (.pt, at most 2 MB)", type=["pt", "pth"], key="train_upload"
 )

@@ -133,7 +133,7 @@ def test_before_any_run_only_start_and_step_are_enabled(at):
     assert "State" not in shown(at)
     assert disabled(at) == {
         "train_start": False, "train_pause": True, "train_step": False, "train_resume": True,
-        "train_stop": True, "train_reset": True, "train_play": True,
+        "train_stop": True, "train_reset": True, "train_play": True, "train_compare": False,
     }
     assert widget_values(at, "cartpole") == {
         "clip_coef": CARTPOLE.clip_coef, "objective": CARTPOLE.objective, "learning_rate": CARTPOLE.learning_rate,
@@ -165,7 +165,7 @@ def test_start_trains_to_the_budget_and_finishes(at):
     assert list(returns["global_step"]) == [s for s, _ in expected]
     assert list(returns["episode_return_mean"]) == pytest.approx([r for _, r in expected])
     assert len(rest) == 3
-    assert {b.label for b in at.get("download_button")} == {"Metrics (CSV)", "Config (JSON)", "Model (PyTorch state dict)"}
+    assert {b.label for b in at.get("download_button")} == {"Metrics (CSV)", "Config (JSON)", "Model (PyTorch state dict)", "Lab report (zip)"}
 
 
 def test_pause_holds_step_adds_one_update_resume_continues_stop_ends_the_worker(at):
@@ -205,6 +205,38 @@ def test_pause_holds_step_adds_one_update_resume_continues_stop_ends_the_worker(
     assert not disabled(at)["train_start"] and disabled(at)["train_pause"] and disabled(at)["train_resume"]
     time.sleep(1.5)
     assert steps_done(at.run()) == steps[-1]
+
+
+def test_a_comparison_runs_both_variants_on_the_same_seed_and_reads_the_difference(at):
+    set_widget(at, "cartpole", "total_steps", 4 * BATCH)
+    at.button(key="train_compare").click().run()  # default: clipped vs no clipping
+    assert not at.exception
+    clipped, unclipped = runs(at)
+    assert (clipped.config["objective"], unclipped.config["objective"]) == ("clip", "none")
+    assert clipped.group == unclipped.group and clipped.group is not None
+    differs = {k for k in clipped.config if clipped.config[k] != unclipped.config[k]}
+    assert differs == {"objective"}, differs  # same seed, same everything else
+    assert disabled(at)["train_start"] and disabled(at)["train_compare"] and not disabled(at)["train_stop"]
+    wait_until(at, lambda a: all(r.state == "finished" for r in runs(a)), "both runs to finish")
+    # the same seed gives the same first batch: the first update's steps and returns agree
+    assert clipped.records[0]["global_step"] == unclipped.records[0]["global_step"] == BATCH
+    assert clipped.records[0]["episode_return_mean"] == unclipped.records[0]["episode_return_mean"]
+    reading = next(m.value for m in at.markdown if "**no clipping**" in m.value)
+    assert f"**clipped, ε = {CARTPOLE.clip_coef:g}** not at 475 after {4 * BATCH:,} of {4 * BATCH:,} steps" in reading
+    max_kl = max(r["approx_kl"] for r in unclipped.records)
+    assert f"max KL {max_kl:.3f}" in reading
+    (spec, frames), *_ = chart_datasets(at)
+    returns = next(f for f in frames if "episode_return_mean" in f)
+    assert set(returns["run"]) == {clipped.label, unclipped.label}
+    assert "Comparison lab report, 2 runs (zip)" in {b.label for b in at.get("download_button")}
+
+
+def test_stop_ends_every_run_of_a_comparison(at):
+    at.button(key="train_compare").click().run()
+    wait_until(at, lambda a: all(r.state in ("running", "queued") for r in runs(a)) and len(runs(a)) == 2, "the comparison to start")
+    at.button(key="train_stop").click().run()
+    assert {r.state for r in runs(at)} == {"stopped"}
+    assert all(r.pid is None for r in runs(at))
 
 
 def test_step_without_a_run_starts_one_paused_after_one_update(at):

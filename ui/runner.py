@@ -7,10 +7,12 @@ server, one torch thread) that sends one record per update through a queue and o
 timer and redraws from the records it has.
 
 A :class:`RunScheduler` (one per server process) starts at most ``max_running`` runs at once
-and queues the rest in order. Runs stop when their session stops asking about them:
-:meth:`TrainingRun.poll` records a heartbeat and a watchdog thread stops runs not polled for
-``abandon_after`` seconds (a closed tab or a reloaded page no longer runs the page's timer),
-so nothing is left behind. A worker also exits by itself if the server process goes away.
+and queues the rest in order. Runs stop when their session ends: a watchdog thread asks the app
+(``session_alive``) whether each run's browser session is still connected and stops the runs
+of a session gone for ``disconnect_grace`` seconds (tab closed, page reloaded). Where the app
+cannot tell, it falls back to the heartbeat that :meth:`TrainingRun.poll` records and stops
+runs not polled for ``abandon_after`` seconds. A connected tab in the background (whose timers
+the browser slows down) keeps its run. A worker also exits by itself if the server goes away.
 
 No Streamlit in this module: the tests drive it directly.
 """
@@ -175,6 +177,9 @@ class TrainingRun:
     model_version: int = 0
     created: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
+    session_id: str | None = None  # the browser session that owns the run, if the app knows it
+    group: str | None = None  # the runs of one comparison share it (the page's buttons act on all)
+    _gone_since: float | None = None  # when the watchdog first found that session disconnected
     start_paused: bool = False
     _pending_steps: int = 0  # 'step' commands received while queued
     _process: Any = None
@@ -321,12 +326,21 @@ class RunScheduler:
         abandon_after: float = 6.0,
         watchdog_interval: float = 1.0,
         spare_idle_after: float = 60.0,
+        disconnect_grace: float = 3.0,
+        respare_after: float = 10.0,
     ):
         self.max_running = max_running or os.cpu_count() or 2
         self.abandon_after = abandon_after
         self.spare_idle_after = spare_idle_after
-        # Set by the app: how many browser sessions are connected (None if it cannot tell).
+        self.disconnect_grace = disconnect_grace  # a network blip reconnects the same session
+        # A new spare imports torch (seconds of CPU): not while a just-started run is at its
+        # first updates on the same cores, but this long after the last launch.
+        self.respare_after = respare_after
+        self._last_launch = -float("inf")
+        # Set by the app: how many browser sessions are connected (None if it cannot tell), and
+        # whether one session is still connected (None if it cannot tell).
         self.open_sessions: Callable[[], int | None] = lambda: None
+        self.session_alive: Callable[[str], bool | None] = lambda session_id: None
         self._lock = threading.RLock()
         self._runs: list[TrainingRun] = []
         self._spare: _WorkerProcess | None = None  # imported and waiting, for a fast start
@@ -365,15 +379,16 @@ class RunScheduler:
                 if r.state == QUEUED:
                     worker, self._spare = self._spare or _WorkerProcess(), None
                     r._launch(worker)
+                    self._last_launch = time.monotonic()
                     busy += 1
-            if self._spare is None and busy < self.max_running:
+            if self._spare is None and busy < self.max_running and time.monotonic() - self._last_launch >= self.respare_after:
                 self._spare = _WorkerProcess()
 
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
             now = time.monotonic()
             with self._lock:
-                abandoned = [r for r in self._runs if r.active and now - r.last_seen > self.abandon_after]
+                abandoned = [r for r in self._runs if r.active and self._abandoned(r, now)]
             for r in abandoned:
                 r.message = "stopped: its page was closed"
                 r.stop(timeout=2.0)
@@ -394,6 +409,23 @@ class RunScheduler:
                     self._spare = None
             if spare is not None:
                 spare.discard()
+
+    def _abandoned(self, run: TrainingRun, now: float) -> bool:
+        """Has the run's session ended? By the app's word if it can tell, else by the heartbeat."""
+        alive = None
+        if run.session_id is not None:
+            try:
+                alive = self.session_alive(run.session_id)
+            except Exception:  # noqa: BLE001 - a hint only; fall back to the heartbeat
+                alive = None
+        if alive is None:
+            return now - run.last_seen > self.abandon_after
+        if alive:
+            run._gone_since = None
+            return False
+        if run._gone_since is None:
+            run._gone_since = now
+        return now - run._gone_since >= self.disconnect_grace
 
     def warm_up(self) -> None:
         """Start the spare worker now (the page calls this when it opens)."""
