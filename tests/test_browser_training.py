@@ -152,6 +152,12 @@ def test_cartpole_reaches_its_target_then_stop_and_close_leave_no_training_worke
     context, page, errors = open_training(chromium, server)
     closed = False
     try:
+        # Runs stop at the target by default; this one trains on so that Stop has a run to end.
+        toggle = page.locator(".st-key-train_stop_at_target input[type=checkbox]")
+        assert toggle.is_checked()
+        page.locator(".st-key-train_stop_at_target label").click()
+        page.wait_for_function("() => !document.querySelector('.st-key-train_stop_at_target input[type=checkbox]').checked")
+        wait_for_app(page)
         worker, first_point, t_start = start_on_the_warm_spare(page, server)
         ret = steps = None
         while True:
