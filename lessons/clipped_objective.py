@@ -5,9 +5,21 @@ import streamlit as st
 from ppo_core import adaptive_beta, clip_binds, clipped_objective
 from ppo_core.lesson import objective_curves
 from ui.charts import clip_objective_chart
+from ui.links import Param, restore
 from ui.widgets import predict_then_reveal, show_chart
 
+# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
+PARAMS = [
+    Param("clip_eps", 0.2, "float", 0.05, 0.5, step=0.01),
+    Param("clip_adv", 1.0, "float", 0.1, 2.0, step=0.1),
+    Param("clip_probe", 1.3, "float", 0.0, 2.0, step=0.01),
+    Param("clip_beta", 1.0, "float", 0.0, 5.0, step=0.1),
+    Param("clip_kl_target", 0.01, "float", 0.001, 0.1),
+    Param("clip_kl_measured", 0.02, "float", 0.0, 0.2),
+]
+
 st.title("4 · The clipped objective")
+restore(PARAMS)
 st.markdown(
     "A batch was collected by the old policy π_θk. While we improve π_θ on it, each sample's "
     "contribution is weighted by the **probability ratio** r = π_θ(a|s) / π_θk(a|s). Plain "
@@ -22,9 +34,9 @@ st.latex(
 )
 
 c1, c2, c3 = st.columns(3)
-eps = c1.slider("Clip range ε", 0.05, 0.5, 0.2, 0.01, key="clip_eps", help="PPO's usual value is 0.1 to 0.3")
-adv_abs = c2.slider("Advantage size |A|", 0.1, 2.0, 1.0, 0.1, key="clip_adv")
-probe = c3.slider("Probe ratio r", 0.0, 2.0, 1.3, 0.01, key="clip_probe")
+eps = c1.slider("Clip range ε", 0.05, 0.5, step=0.01, key="clip_eps", help="PPO's usual value is 0.1 to 0.3")
+adv_abs = c2.slider("Advantage size |A|", 0.1, 2.0, step=0.1, key="clip_adv")
+probe = c3.slider("Probe ratio r", 0.0, 2.0, step=0.01, key="clip_probe")
 
 left, right = st.columns(2)
 for col, adv in ((left, adv_abs), (right, -adv_abs)):
@@ -87,7 +99,7 @@ st.markdown(
 )
 st.latex(r"L^{KLPEN}(\theta)=\hat{\mathbb{E}}_t\big[r_t(\theta)\hat A_t-\beta\,\mathrm{KL}[\pi_{\theta_k}(\cdot|s_t),\pi_\theta(\cdot|s_t)]\big]")
 k1, k2 = st.columns(2)
-beta = k1.slider("Penalty weight β", 0.0, 5.0, 1.0, 0.1, key="clip_beta")
+beta = k1.slider("Penalty weight β", 0.0, 5.0, step=0.1, key="clip_beta")
 kl_left, kl_right = st.columns(2)
 for col, adv in ((kl_left, adv_abs), (kl_right, -adv_abs)):
     with col:
@@ -104,7 +116,7 @@ st.markdown(
     "halves; otherwise it stays."
 )
 a1, a2, a3 = st.columns(3)
-kl_target = a1.number_input("Target KL d_targ", 0.001, 0.1, 0.01, 0.001, format="%.3f", key="clip_kl_target")
-measured = a2.number_input("Measured KL d after the update", 0.0, 0.2, 0.02, 0.001, format="%.3f", key="clip_kl_measured")
+kl_target = a1.number_input("Target KL d_targ", 0.001, 0.1, step=0.001, format="%.3f", key="clip_kl_target")
+measured = a2.number_input("Measured KL d after the update", 0.0, 0.2, step=0.001, format="%.3f", key="clip_kl_measured")
 new_beta = adaptive_beta(beta, measured, kl_target)
 a3.metric("β for the next update", f"{new_beta:.3g}", delta=f"{new_beta - beta:+.3g}" if new_beta != beta else "unchanged")

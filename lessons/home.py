@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui.pages import LESSONS, PSEUDOCODE
+from ui.pages import LESSONS, PSEUDOCODE, QUESTIONS
+from ui.widgets import predictions
 
 st.title("PPO, step by step")
 st.markdown(
@@ -19,5 +20,12 @@ with st.container(border=True):
         text.markdown(f"{indent}**{i}.** {line}")
         if page:
             link.page_link(page, label=titles[page])
+answers = {key: record for key, record in predictions().items() if key in QUESTIONS}
+right = sum(record["correct"] for record in answers.values())
+st.progress(
+    len(answers) / len(QUESTIONS),
+    text=f"Predict, then reveal: {len(answers)} of {len(QUESTIONS)} answered"
+    + (f", {right} right at the first try" if answers else " (one question on each page)"),
+)
 st.caption("Pseudocode after seed 000 (\"PPO from scratch\"), which follows OpenAI Spinning Up.")
 st.page_link("lessons/training.py", label="Then watch the whole loop run: 6 · Live training", icon=":material/rocket_launch:")

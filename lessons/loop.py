@@ -13,12 +13,20 @@ from ppo_core.lesson import (
     transition_table,
 )
 from ui.charts import histogram_chart, log_scale_chart, points_chart
+from ui.links import Param, restore
 from ui.lesson_data import env_title
 from ui.widgets import predict_then_reveal, show_chart
 
 LOOP_PRESETS = ["cartpole", "pendulum-discrete"]  # discrete policies, observations as the environment gives them
 LOOP_MAX_STEPS = 30  # collected once per (environment, seed); the slider shows the first rows
 SHIFTS = [round(0.25 * i, 2) for i in range(13)]  # q's mean for the variance sweep: 0 to 3
+# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
+PARAMS = [
+    Param("loop_env", "cartpole", "choice", choices=LOOP_PRESETS),
+    Param("loop_seed", 0, "int", 0, 9999),
+    Param("loop_steps", 10, "int", 3, LOOP_MAX_STEPS),
+    Param("is_shift", 0.5, "float", 0.0, 3.0, step=0.25),
+]
 
 
 
@@ -37,6 +45,7 @@ def variance_sweep() -> pd.DataFrame:
 
 
 st.title("1 · The loop and the policy gradient")
+restore(PARAMS)
 st.markdown(
     "Reinforcement learning is a conversation between two parties. The **agent** sees a state "
     "s_t, draws an action a_t from its policy π_θ(a|s), and the **environment** answers with a "
@@ -49,8 +58,8 @@ st.latex(r"s_0 \xrightarrow{\;a_0 \sim \pi_\theta(\cdot|s_0)\;} (r_0, s_1) \xrig
 
 c1, c2, c3 = st.columns(3)
 preset = c1.selectbox("Environment", LOOP_PRESETS, format_func=env_title, key="loop_env")
-seed = int(c2.number_input("Seed", 0, 9999, 0, 1, key="loop_seed"))
-shown = c3.slider("Steps shown", 3, LOOP_MAX_STEPS, 10, key="loop_steps")
+seed = int(c2.number_input("Seed", 0, 9999, step=1, key="loop_seed"))
+shown = c3.slider("Steps shown", 3, LOOP_MAX_STEPS, key="loop_steps")
 
 table = pd.DataFrame(transition_table(untrained_rollout(preset, seed, LOOP_MAX_STEPS))).head(shown)
 state_cols = [c for c in table.columns if c.startswith("s[")]
@@ -119,7 +128,7 @@ st.markdown(
     "are evaluating; f(x) = x, so the right answer is the shift itself. Each estimate averages "
     "200 weighted samples from p, and we repeat it 200 times to see how much it scatters."
 )
-shift = st.slider("Shift of q away from p", 0.0, 3.0, 0.5, 0.25, key="is_shift")
+shift = st.slider("Shift of q away from p", 0.0, 3.0, step=0.25, key="is_shift")
 result = importance_sampling(shift)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("true value E_q[x]", f"{result['true_value']:.2f}")

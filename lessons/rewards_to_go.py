@@ -11,6 +11,7 @@ from ppo_core.lesson import (
     rewards_to_go_table,
 )
 from ui.charts import step_chart
+from ui.links import Param, restore
 from ui.lesson_data import critic_rollout, env_title
 from ui.widgets import predict_then_reveal, show_chart
 
@@ -26,11 +27,25 @@ CASE_NOTES = {
 
 
 
+def preset_gamma() -> float:
+    return PRESETS[st.session_state["rtg_env"]].gamma
+
+
 def reset_gamma() -> None:
-    st.session_state["rtg_gamma"] = PRESETS[st.session_state["rtg_env"]].gamma
+    st.session_state["rtg_gamma"] = preset_gamma()
+
+
+# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
+PARAMS = [
+    Param("rtg_env", "cartpole", "choice", choices=RTG_PRESETS),
+    Param("rtg_seed", 0, "int", 0, 9999),
+    Param("rtg_gamma", preset_gamma, "float", 0.0, 1.0, step=0.01),  # default: the environment's preset γ
+    Param("rtg_computed", NUM_STEPS, "int", 0, NUM_STEPS),
+]
 
 
 st.title("2 · Rewards-to-go")
+restore(PARAMS)
 st.markdown(
     "Once a batch is collected, each step needs a number that says how well things went *from "
     "that step on*: the discounted sum of the rewards that followed, the **reward-to-go** R̂_t. "
@@ -54,13 +69,11 @@ st.latex(
 
 c1, c2, c3 = st.columns(3)
 preset = c1.selectbox("Environment", RTG_PRESETS, format_func=env_title, key="rtg_env", on_change=reset_gamma)
-seed = int(c2.number_input("Seed", 0, 9999, 0, 1, key="rtg_seed"))
-st.session_state.setdefault("rtg_gamma", PRESETS[preset].gamma)
+seed = int(c2.number_input("Seed", 0, 9999, step=1, key="rtg_seed"))
 gamma = c3.slider("Discount γ", 0.0, 1.0, step=0.01, key="rtg_gamma", help="Starts at the preset's γ, the one the critic was trained with.")
 computed = st.slider(
     "Backward pass: rows computed, from the end",
     0,
-    NUM_STEPS,
     NUM_STEPS,
     key="rtg_computed",
     help="Step through the backward pass; rows not yet computed are empty.",

@@ -15,6 +15,7 @@ from ppo_core.lesson import objective_curves, play_episode
 from ppo_core.trainer import agent_for
 from ui.charts import clip_objective_chart, diagnostics_chart, return_curves_chart
 from ui.compare import COMPARISONS, comparison_configs, comparison_reading, variant_name
+from ui.links import Param, restore
 from ui.model_io import CheckpointError, load_checkpoint
 from ui.report import OBJECTIVES, config_json, diagnostics_frame, lab_report_zip, metrics_csv, metrics_frame, report_file_name
 from ui.runner import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
@@ -41,33 +42,56 @@ def group(run: TrainingRun | None) -> list[TrainingRun]:
     return [r for r in runs() if r.group == run.group] if run.group else [run]
 
 
+# The hyperparameter controls, four to a row: (field, label, kind, low, high, step, format).
+# One table gives both the widgets and their query parameters (ui.links), so a link such as
+# /training?preset=cartpole&objective=none&seed=3 opens with those values.
+CONTROLS = [
+    ("clip_coef", "Clip range ε", "slider", 0.05, 0.5, 0.01, None),
+    ("objective", "Objective", "choice", None, None, None, None),
+    ("learning_rate", "Learning rate", "float", 1e-6, 1.0, 1e-4, "%.5f"),
+    ("seed", "Seed", "int", 0, 99_999, 1, None),
+    ("gamma", "Discount γ", "slider", 0.8, 0.999, 0.001, "%.3f"),
+    ("gae_lambda", "GAE λ", "slider", 0.0, 1.0, 0.01, None),
+    ("ent_coef", "Entropy coefficient", "float", 0.0, 1.0, 0.001, "%.3f"),
+    ("total_steps", "Step budget", "int", 1_000, 2_000_000, 10_000, None),
+    ("num_envs", "Environments", "int", 1, 64, 1, None),
+    ("num_steps", "Steps per rollout (each env)", "int", 1, 8192, 8, None),
+    ("update_epochs", "Epochs K", "int", 1, 100, 1, None),
+    ("num_minibatches", "Minibatches", "int", 1, 4096, 1, None),
+]
+PRESET_PARAM = Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset")
+STOP_PARAM = Param("train_stop_at_target", True, "bool", name="stop_at_target")
+
+
+def control_params(preset: str) -> list[Param]:
+    """The query parameters of the preset's controls (each preset keeps its own widget keys)."""
+    base = PRESETS[preset]
+    out = []
+    for name, _, kind, lo, hi, step, _ in CONTROLS:
+        key = f"train_{preset}_{name}"
+        if kind == "choice":
+            out.append(Param(key, base.objective, "choice", choices=tuple(OBJECTIVES), name=name))
+        else:
+            out.append(Param(key, getattr(base, name), "int" if kind == "int" else "float", lo, hi, step=step if kind == "slider" else None, name=name))
+    return out
+
+
 def hyperparameters(preset: str) -> tuple[PPOConfig | None, str | None]:
     """The controls, defaulting to the preset's values; returns (config, None) or (None, error)."""
-    base = PRESETS[preset]
-    k = f"train_{preset}_"  # each preset keeps its own values, starting from its defaults
-    c1, c2, c3, c4 = st.columns(4)
-    values = dict(
-        clip_coef=c1.slider("Clip range ε", 0.05, 0.5, base.clip_coef, 0.01, key=k + "clip_coef"),
-        objective=c2.selectbox("Objective", list(OBJECTIVES), index=list(OBJECTIVES).index(base.objective), format_func=OBJECTIVES.get, key=k + "objective"),
-        learning_rate=c3.number_input("Learning rate", 1e-6, 1.0, base.learning_rate, 1e-4, format="%.5f", key=k + "learning_rate"),
-        seed=int(c4.number_input("Seed", 0, 99_999, base.seed, 1, key=k + "seed")),
-    )
-    c1, c2, c3, c4 = st.columns(4)
-    values.update(
-        gamma=c1.slider("Discount γ", 0.8, 0.999, base.gamma, 0.001, format="%.3f", key=k + "gamma"),
-        gae_lambda=c2.slider("GAE λ", 0.0, 1.0, base.gae_lambda, 0.01, key=k + "gae_lambda"),
-        ent_coef=c3.number_input("Entropy coefficient", 0.0, 1.0, base.ent_coef, 0.001, format="%.3f", key=k + "ent_coef"),
-        total_steps=int(c4.number_input("Step budget", 1_000, 2_000_000, base.total_steps, 10_000, key=k + "total_steps")),
-    )
-    c1, c2, c3, c4 = st.columns(4)
-    values.update(
-        num_envs=int(c1.number_input("Environments", 1, 64, base.num_envs, 1, key=k + "num_envs")),
-        num_steps=int(c2.number_input("Steps per rollout (each env)", 1, 8192, base.num_steps, 8, key=k + "num_steps")),
-        update_epochs=int(c3.number_input("Epochs K", 1, 100, base.update_epochs, 1, key=k + "update_epochs")),
-        num_minibatches=int(c4.number_input("Minibatches", 1, 4096, base.num_minibatches, 1, key=k + "num_minibatches")),
-    )
+    values = {}
+    for i, (name, text, kind, lo, hi, step, fmt) in enumerate(CONTROLS):
+        if i % 4 == 0:
+            cols = st.columns(4)
+        col, key = cols[i % 4], f"train_{preset}_{name}"
+        if kind == "slider":
+            values[name] = col.slider(text, lo, hi, step=step, format=fmt, key=key)
+        elif kind == "choice":
+            values[name] = col.selectbox(text, list(OBJECTIVES), format_func=OBJECTIVES.get, key=key)
+        else:
+            value = col.number_input(text, lo, hi, step=step, format=fmt, key=key)
+            values[name] = int(value) if kind == "int" else value
     try:
-        return base.replace(**values), None
+        return PRESETS[preset].replace(**values), None
     except ValueError as exc:
         return None, str(exc)
 
@@ -162,16 +186,20 @@ def keep_spare_warm() -> None:
 
 keep_spare_warm()
 
+restore([PRESET_PARAM, STOP_PARAM])
 preset = st.selectbox(
     "Preset",
     list(PRESETS),
     format_func=lambda p: f"{p} — {ENVIRONMENTS[PRESETS[p].env_id].title}, target {PRESETS[p].target_return:g}",
     key="train_preset",
 )
+notes = restore(control_params(preset), show_notes=False)
+for note in notes:  # shown outside the collapsed expander, so a bad link is noticed
+    st.warning(note, icon=":material/link_off:")
 with st.expander("Hyperparameters (defaults are the preset's tuned values)", expanded=False):
     cfg, error = hyperparameters(preset)
 st.toggle(
-    "Stop when the target is reached", value=True, key="train_stop_at_target",
+    "Stop when the target is reached", key="train_stop_at_target",
     help="The run ends at its first update whose mean return reaches the target, which frees its "
     "core for the next run in the queue. Off: it trains on to the step budget.",
 )

@@ -11,6 +11,7 @@ class LessonPage:
     title: str
     url_path: str
     icon: str
+    questions: tuple[str, ...] = ()  # keys of the page's predict-then-reveal questions
 
 
 # The folder is `lessons/`, not `pages/`: Streamlit treats a `pages/` folder beside the entry point
@@ -18,13 +19,16 @@ class LessonPage:
 # fresh server the first visitor of a direct link would get the page without app.py.
 HOME = LessonPage("lessons/home.py", "The PPO loop", "home", ":material/home:")
 LESSONS = [
-    LessonPage("lessons/loop.py", "1 · The loop and the policy gradient", "loop", ":material/autorenew:"),
-    LessonPage("lessons/rewards_to_go.py", "2 · Rewards-to-go", "rewards-to-go", ":material/keyboard_double_arrow_left:"),
-    LessonPage("lessons/advantages.py", "3 · Advantages", "advantages", ":material/trending_up:"),
-    LessonPage("lessons/clipped_objective.py", "4 · The clipped objective", "clipped-objective", ":material/content_cut:"),
-    LessonPage("lessons/ppo_update.py", "5 · One PPO update", "ppo-update", ":material/update:"),
-    LessonPage("lessons/training.py", "6 · Live training", "training", ":material/rocket_launch:"),
+    LessonPage("lessons/loop.py", "1 · The loop and the policy gradient", "loop", ":material/autorenew:", ("loop_is",)),
+    LessonPage("lessons/rewards_to_go.py", "2 · Rewards-to-go", "rewards-to-go", ":material/keyboard_double_arrow_left:", ("rtg",)),
+    LessonPage("lessons/advantages.py", "3 · Advantages", "advantages", ":material/trending_up:", ("adv_norm",)),
+    LessonPage("lessons/clipped_objective.py", "4 · The clipped objective", "clipped-objective", ":material/content_cut:", ("clip",)),
+    LessonPage("lessons/ppo_update.py", "5 · One PPO update", "ppo-update", ":material/update:", ("update",)),
+    LessonPage("lessons/training.py", "6 · Live training", "training", ":material/rocket_launch:", ("training",)),
 ]
+
+# Every predict-then-reveal question of the lesson, for the count on the home page.
+QUESTIONS: tuple[str, ...] = tuple(q for page in LESSONS for q in page.questions)
 
 # The 8-line pseudocode of seed 000, each line with the page that teaches it (None: no page).
 PSEUDOCODE: list[tuple[str, str | None]] = [

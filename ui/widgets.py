@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.links import presenter_mode
+
+PREDICTIONS = "predictions"  # session_state: question key -> {"choice": ..., "correct": ...}, the first answer
+REVEALED = "predict_revealed"  # session_state: question keys the teacher revealed (presenter mode)
+
+
+def predictions() -> dict[str, dict]:
+    """This session's answers to the predict-then-reveal questions: key -> first answer."""
+    return st.session_state.setdefault(PREDICTIONS, {})
+
 
 def predict_then_reveal(key: str, question: str, options: list[str], answer: str, explanation: str) -> None:
     """A question the student answers before the explanation opens.
 
-    The choice is kept in session state under ``predict/<key>``; the explanation (and whether
-    the prediction was right) appears only once an option is chosen.
+    The choice is kept in session state under ``predict/<key>``, and the first answer (the
+    prediction) in ``st.session_state["predictions"][key]``; the explanation (and whether the
+    current choice is right) appears only once an option is chosen. Coming back to the page
+    shows the recorded answer again.
+
+    In presenter mode the options are listed for a show of hands, and a button reveals the
+    answer to the room (nothing is recorded).
     """
+    if presenter_mode():
+        _present(key, question, options, answer, explanation)
+        return
+    radio_key = f"predict/{key}"
+    recorded = predictions().get(key)
+    if recorded and radio_key not in st.session_state and recorded["choice"] in options:
+        st.session_state[radio_key] = recorded["choice"]
     with st.container(border=True):
         st.markdown(f"**Predict, then reveal.** {question}")
-        choice = st.radio("Your prediction", options, index=None, key=f"predict/{key}", label_visibility="collapsed")
+        choice = st.radio("Your prediction", options, index=None, key=radio_key, label_visibility="collapsed")
         if choice is None:
             st.caption("Choose an answer to reveal the explanation.")
             return
+        if key not in predictions():
+            predictions()[key] = {"choice": choice, "correct": choice == answer}
         if choice == answer:
             st.success(f"Right: {answer}")
         else:
@@ -24,9 +48,27 @@ def predict_then_reveal(key: str, question: str, options: list[str], answer: str
         st.markdown(explanation)
 
 
+def _present(key: str, question: str, options: list[str], answer: str, explanation: str) -> None:
+    revealed = st.session_state.setdefault(REVEALED, set())
+    with st.container(border=True, key=f"present_question_{key}"):
+        st.markdown(f"**Predict, then reveal.** {question}")
+        st.markdown("\n".join(f"- **{chr(65 + i)}.** {option}" for i, option in enumerate(options)))
+        if key not in revealed:
+            st.button("Reveal the answer", key=f"reveal/{key}", icon=":material/visibility:", on_click=revealed.add, args=(key,))
+            return
+        letter = chr(65 + options.index(answer)) if answer in options else ""
+        st.success(f"The answer: {letter}. {answer}")
+        st.markdown(explanation)
+        st.button("Hide the answer", key=f"hide/{key}", icon=":material/visibility_off:", on_click=revealed.discard, args=(key,))
+
 
 def show_chart(chart, **kwargs) -> None:
-    """Draw a chart from ui.charts: an Altair chart, or a Vega-Lite spec dict (the clip plot)."""
+    """Draw a chart from ui.charts: an Altair chart, or a Vega-Lite spec dict (the clip plot).
+    In presenter mode its text is enlarged (ui.presenter.presenter_config)."""
+    if presenter_mode():
+        from ui.presenter import for_presenter
+
+        chart = for_presenter(chart)
     if isinstance(chart, dict):
         st.vega_lite_chart(chart, width="stretch", **kwargs)
     else:
