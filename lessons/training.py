@@ -352,7 +352,7 @@ def export(run: TrainingRun, members: list[TrainingRun]) -> None:
         e3.caption("The model can be saved once the run has stopped or finished.")
     reported = [r for r in members if r.records]
     e4.download_button(
-        "Lab report (zip)" if len(reported) == 1 else f"Comparison lab report, {len(reported)} runs (zip)",
+        "Lab report (zip)" if len(reported) == 1 else f"Lab report, {len(reported)} runs (zip)",
         lambda: lab_report_zip(reported), file_name=report_file_name(reported), mime="application/zip",
         key="train_report", on_click="ignore",
         help="Each run's metrics CSV and config JSON, the return and diagnostics charts as PNG images, "

@@ -228,7 +228,7 @@ def test_a_comparison_runs_both_variants_on_the_same_seed_and_reads_the_differen
     (spec, frames), *_ = chart_datasets(at)
     returns = next(f for f in frames if "episode_return_mean" in f)
     assert set(returns["run"]) == {clipped.label, unclipped.label}
-    assert "Comparison lab report, 2 runs (zip)" in {b.label for b in at.get("download_button")}
+    assert "Lab report, 2 runs (zip)" in {b.label for b in at.get("download_button")}
 
 
 def test_stop_ends_every_run_of_a_comparison(at):

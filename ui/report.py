@@ -335,7 +335,7 @@ def _changed(run: _Run) -> list[str]:
 def _folder(i: int, run: _Run) -> str:
     parts = [run.preset or run.config.env_id, f"seed{run.config.seed}"]
     for name in _changed(run):
-        if name == "seed":
+        if name in ("seed", "stop_at_target"):  # the seed is named above; stopping changes no result
             continue
         value = getattr(run.config, name)
         parts.append(f"{_SLUG_NAMES.get(name, name)}{_fmt(value) if not isinstance(value, str) else value}")
