@@ -68,3 +68,54 @@ def named_datasets(chart) -> dict:
     for named in chart.proto.datasets:
         out[named.name] = pa.ipc.open_stream(named.data.data).read_all().to_pandas()
     return out
+
+
+# -- browser tests: one server and one Chromium per test module -------------------------------
+def require_chromium() -> None:
+    """Skip without Debian's Chromium; with REQUIRE_BROWSER=1 (CI) fail instead."""
+    import os
+
+    from browser_support import CHROMIUM
+
+    if CHROMIUM.exists():
+        return
+    message = f"Chromium not found at {CHROMIUM} (Debian: apt-get install -y chromium)"
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(message + "; REQUIRE_BROWSER=1 makes a missing browser a failure", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port, healthy, for this module's tests; its whole
+    process group is killed at teardown."""
+    from browser_support import StreamlitServer
+
+    require_chromium()
+    try:
+        srv = StreamlitServer(tmp_path_factory.mktemp("streamlit") / "server.log")
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def app_url(server) -> str:
+    return server.url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright (which cannot download its own here)."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

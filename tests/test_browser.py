@@ -11,52 +11,16 @@ REQUIRE_BROWSER=1, when they fail.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, StreamlitServer, wait_for_app
+from browser_support import ROOT, wait_for_app
 
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 RUN_TIMEOUT_MS = 180_000  # the first run of a page may import torch and collect a batch
 
 pytestmark = pytest.mark.browser
-
-
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    message = f"Chromium not found at {CHROMIUM} (Debian: apt-get install -y chromium)"
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(message + "; REQUIRE_BROWSER=1 makes a missing browser a failure", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port, healthy, for this module's tests; its whole
-    process group is killed at teardown."""
-    require_chromium()
-    try:
-        server = StreamlitServer(tmp_path_factory.mktemp("streamlit") / "server.log")
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Session:

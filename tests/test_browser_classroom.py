@@ -11,35 +11,10 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, metric, wait_for_app
-from test_browser import Session, require_chromium
+from browser_support import metric, wait_for_app
+from test_browser import Session
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port for this module's tests."""
-    require_chromium()
-    try:
-        server = StreamlitServer(tmp_path_factory.mktemp("streamlit") / "server.log")
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from browser_support import (
-    CHROMIUM, CHROMIUM_ARGS, StreamlitServer, alive, busy, button, cpu_seconds, metric_text, number,
+    StreamlitServer, alive, busy, button, cpu_seconds, metric_text, number,
     wait_for_app, wait_for_idle_workers, worker_pids,
 )
 from ppo_core import PRESETS
@@ -41,43 +41,8 @@ ABANDONED_TIMEOUT_S = 15  # after closing a tab: the watchdog's 6 s, its 1 s tic
 NO_SESSION_TIMEOUT_S = 15  # the spare worker goes once no browser session is connected
 
 
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    message = f"Chromium not found at {CHROMIUM} (Debian: apt-get install -y chromium)"
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(message + "; REQUIRE_BROWSER=1 makes a missing browser a failure", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    try:
-        srv = StreamlitServer(tmp_path_factory.mktemp("streamlit") / "server.log")
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def open_training(chromium, server):
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+def open_training(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
     errors: list[str] = []
@@ -148,8 +113,8 @@ def start_on_the_warm_spare(page, server) -> tuple[int, float, float]:
     return spare, first_point, clicked
 
 
-def test_cartpole_reaches_its_target_then_stop_and_close_leave_no_training_worker(chromium, server, capsys):
-    context, page, errors = open_training(chromium, server)
+def test_cartpole_reaches_its_target_then_stop_and_close_leave_no_training_worker(browser, server, capsys):
+    context, page, errors = open_training(browser, server)
     closed = False
     try:
         # Runs stop at the target by default; this one trains on so that Stop has a run to end.
@@ -210,8 +175,8 @@ def test_cartpole_reaches_its_target_then_stop_and_close_leave_no_training_worke
             context.close()
 
 
-def test_closing_the_tab_of_a_running_run_ends_its_worker(chromium, server, capsys):
-    context, page, errors = open_training(chromium, server)
+def test_closing_the_tab_of_a_running_run_ends_its_worker(browser, server, capsys):
+    context, page, errors = open_training(browser, server)
     try:
         worker, _, _ = start_on_the_warm_spare(page, server)
         assert metric_text(page, "State") == "training"
@@ -227,12 +192,12 @@ def test_closing_the_tab_of_a_running_run_ends_its_worker(chromium, server, caps
     assert worker not in left and len(left) <= 1, left
 
 
-def test_a_direct_link_first_after_a_server_start_gets_the_apps_navigation(chromium, tmp_path):
+def test_a_direct_link_first_after_a_server_start_gets_the_apps_navigation(browser, tmp_path):
     """A teacher's prepared link is often the first request a fresh server sees. Streamlit would run
     a `pages/` folder's file without app.py until app.py has called st.navigation once (its older
     multipage mode), so the lesson files live in `lessons/`; this guards that."""
     with StreamlitServer(tmp_path / "server.log") as fresh:
-        context = chromium.new_context(viewport={"width": 1400, "height": 900})
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
         try:
             page = context.new_page()
             page.goto(f"{fresh.url}/training")
