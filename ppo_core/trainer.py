@@ -15,7 +15,8 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from functools import cached_property
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .networks import ActorCritic
 from .objectives import adaptive_beta, approx_kl, clip_fraction, clipped_objective, explained_variance, kl_penalty_objective, value_loss
 from .rollout import Rollout, collect_rollout, evaluate_rollout
 
-__all__ = ["PPOTrainer", "Batch", "TrainingDiverged", "RETURN_WINDOW", "agent_for", "observation_normalizer"]
+__all__ = ["PPOTrainer", "Batch", "MinibatchTerms", "TrainingDiverged", "RETURN_WINDOW", "agent_for", "observation_normalizer"]
 
 RETURN_WINDOW = 20  # episode_return_mean is the mean of this many most recent episodes
 
@@ -50,6 +51,24 @@ class Batch:
 
     def __len__(self) -> int:
         return self.obs.shape[0]
+
+    @cached_property
+    def normalized_advantages(self) -> torch.Tensor:
+        """Â normalised over the whole batch (what the loss uses when a minibatch is the batch)."""
+        return normalize_advantages(self.advantages)
+
+
+class MinibatchTerms(NamedTuple):
+    """The parts of one minibatch's loss that the statistics are computed from (see
+    :meth:`PPOTrainer.statistics`); tensors as the loss computed them, before its gradient step."""
+
+    policy_loss: torch.Tensor  # −mean L^policy
+    value_loss: torch.Tensor
+    loss: torch.Tensor
+    log_ratio: torch.Tensor  # (b,) log r
+    ratio: torch.Tensor  # (b,) r
+    out: torch.Tensor  # (b, ·) the actor's output: logits or Gaussian means
+    entropy: torch.Tensor | None  # mean entropy, where it is part of the loss (ent_coef > 0)
 
 
 def agent_for(config: PPOConfig, observation_space=None, action_space=None) -> ActorCritic:
@@ -99,9 +118,11 @@ class PPOTrainer:
         )
         self.envs.action_space.seed(config.seed)
         self.agent = agent_for(config, self.envs.single_observation_space, self.envs.single_action_space)
+        self._params = list(self.agent.parameters())
+        self._flat_grads = torch.zeros(sum(p.numel() for p in self._params))  # see _view_gradients
         # eps=1e-5 as in the PPO reference implementations rather than Adam's 1e-8; fused: one kernel
         # for all parameters instead of a Python loop over them (a third faster on these small nets).
-        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        self.optimizer = torch.optim.Adam(self._params, lr=config.learning_rate, eps=1e-5, fused=True)
         self.obs, _ = self.envs.reset(seed=config.seed)
         self.global_step = 0
         self.update_index = 0
@@ -164,25 +185,28 @@ class PPOTrainer:
 
     def minibatch_loss(
         self, batch: Batch, idx: torch.Tensor, see_ratio: Callable[[torch.Tensor], None] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, MinibatchTerms]:
         """The total loss on the samples ``idx``:  −L^policy + c_v·L^V − c_e·H.
 
-        Returns the loss and a detached tensor of the statistics named in ``STAT_NAMES``.
+        Returns the loss and its terms (:class:`MinibatchTerms`), from which :meth:`statistics`
+        computes the numbers named in ``STAT_NAMES``.
         """
         c = self.config
         whole = c.num_minibatches == 1  # idx is then 0..B-1 (see update): no gather needed
         pick = (lambda t: t) if whole else (lambda t: t[idx])
         obs = pick(batch.obs)
-        dist = self.agent.distribution(obs)
-        new_log_probs = dist.log_prob(pick(batch.actions))
+        out = self.agent.actor_output(obs)
+        new_log_probs = self.agent.log_prob(out, pick(batch.actions))
         new_values = self.agent.value(obs)
         log_ratio = new_log_probs - pick(batch.log_probs)
         ratio = log_ratio.exp()
         if see_ratio is not None:
             see_ratio(ratio.detach())
-        adv = pick(batch.advantages)
         if c.norm_adv:
-            adv = normalize_advantages(adv)
+            # The whole batch's normalised advantages are the same in every epoch: computed once.
+            adv = batch.normalized_advantages if whole else normalize_advantages(batch.advantages[idx])
+        else:
+            adv = pick(batch.advantages)
         if c.objective == "clip":
             surrogate = clipped_objective(ratio, adv, c.clip_coef)
         elif c.objective == "kl_penalty":
@@ -192,24 +216,40 @@ class PPOTrainer:
         policy_loss = -surrogate.mean()
         v_loss = value_loss(new_values, pick(batch.returns), pick(batch.values), c.clip_coef if c.clip_vloss else None)
         loss = policy_loss + c.vf_coef * v_loss
+        entropy = None  # without an entropy bonus it stays out of the graph, computed for the record only
         if c.ent_coef > 0:
-            entropy = dist.entropy().mean()
+            entropy = self.agent.entropy(out).mean()
             loss = loss - c.ent_coef * entropy
-        else:  # kept out of the graph: a backward pass through it would cost time for a zero term
-            with torch.no_grad():
-                entropy = dist.entropy().mean()
-        with torch.no_grad():
-            stats = torch.stack(
-                [
-                    policy_loss,
-                    v_loss,
-                    entropy,
-                    approx_kl(log_ratio),
-                    clip_fraction(ratio, c.clip_coef),
-                    loss,
-                ]
-            ).detach()
-        return loss, stats
+        return loss, MinibatchTerms(policy_loss, v_loss, loss, log_ratio, ratio, out, entropy)
+
+    @torch.no_grad()
+    def statistics(self, steps: list[MinibatchTerms]) -> dict[str, float]:
+        """The mean over the minibatches ``steps`` of each statistic in ``STAT_NAMES``, each as
+        the loss saw it (before that minibatch's gradient step).
+
+        Computed here, once for all the minibatches, rather than at every gradient step: each
+        small tensor operation costs about as much as the arithmetic of a whole CartPole batch,
+        and a Python float is a further round trip. Every minibatch of an update holds the same
+        number of samples, so for ``approx_kl``, ``clip_fraction`` and ``entropy`` the mean over
+        all their samples is the mean of the per-minibatch means.
+        """
+        c = self.config
+        if c.ent_coef > 0:
+            entropy = torch.stack([s.entropy for s in steps]).mean()
+        else:
+            entropy = self.agent.entropy(torch.cat([s.out for s in steps])).mean()
+        losses = torch.stack([torch.stack([s.policy_loss, s.value_loss, s.loss]) for s in steps]).mean(0)
+        stats = torch.stack(
+            [
+                losses[0],
+                losses[1],
+                entropy,
+                approx_kl(torch.cat([s.log_ratio for s in steps])),
+                clip_fraction(torch.cat([s.ratio for s in steps]), c.clip_coef),
+                losses[2],
+            ]
+        )
+        return dict(zip(self.STAT_NAMES, stats.tolist()))
 
     def update(
         self,
@@ -217,9 +257,11 @@ class PPOTrainer:
         on_epoch: Callable[[int, dict], None] | None = None,
         on_minibatch: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
     ) -> dict[str, float]:
-        """K epochs over shuffled minibatches. Returns the means of the minibatch statistics.
+        """K epochs over shuffled minibatches. Returns the means over all its minibatches of
+        the statistics in ``STAT_NAMES`` (see :meth:`statistics`) and ``epochs_run``.
 
-        ``on_epoch(epoch, stats)`` is called after each epoch (the lesson page steps through them);
+        ``on_epoch(epoch, stats)`` is called after each epoch with the means over that epoch's
+        minibatches (the lesson page steps through them);
         ``on_minibatch(epoch, idx, ratio)`` before each gradient step with the sample indices
         and their ratios r = π_θ/π_θk as the loss saw them.
         With ``target_kl`` set, the update stops before a gradient step whose minibatch already
@@ -227,55 +269,55 @@ class PPOTrainer:
         policy never moves further once the limit is passed).
         """
         c = self.config
-        names = self.STAT_NAMES
-        sums = torch.zeros(len(names), dtype=torch.float64)
-        count = 0
+        grads = _view_gradients(self._params, self._flat_grads)
+        steps: list[MinibatchTerms] = []
         epochs_run = 0
         stop = False
         whole = torch.arange(len(batch))
         for epoch in range(c.update_epochs):
             # One minibatch is the whole batch: its order does not change the loss, so skip the shuffle.
             perm = whole if c.num_minibatches == 1 else torch.randperm(len(batch), generator=self._shuffle)
-            epoch_sums = torch.zeros(len(names), dtype=torch.float64)
-            epoch_count = 0
+            epoch_steps: list[MinibatchTerms] = []
             for start in range(0, len(batch) - c.minibatch_size + 1, c.minibatch_size):
                 idx = perm[start : start + c.minibatch_size]
-                loss, stats = self.minibatch_loss(batch, idx, on_minibatch and (lambda r: on_minibatch(epoch, idx, r)))
-                if not torch.isfinite(loss):
+                loss, terms = self.minibatch_loss(batch, idx, on_minibatch and (lambda r: on_minibatch(epoch, idx, r)))
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
                     raise TrainingDiverged(
-                        f"the loss became {loss.item()} at update {self.update_index + 1}, epoch {epoch + 1} "
-                        f"(policy loss {stats[0].item():.4g}, value loss {stats[1].item():.4g}); "
+                        f"the loss became {loss_value} at update {self.update_index + 1}, epoch {epoch + 1} "
+                        f"(policy loss {terms.policy_loss.item():.4g}, value loss {terms.value_loss.item():.4g}); "
                         "try a smaller learning_rate"
                     )
-                if c.target_kl is not None and stats[3].item() > c.target_kl:
+                if c.target_kl is not None and approx_kl(terms.log_ratio.detach()).item() > c.target_kl:
                     stop = True
                     break
-                self.optimizer.zero_grad(set_to_none=True)
+                grads.zero_()  # not set to None: backward accumulates into the flat gradient's views
                 loss.backward()
                 if c.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.agent.parameters(), c.max_grad_norm)
+                    # clip_grad_norm_, split in two: its total norm over the parameters' gradients
+                    # (the same number, to the bit), then its scaling applied to the one flat
+                    # gradient instead of tensor by tensor.
+                    norm = torch.nn.utils.get_total_norm([p.grad for p in self._params])
+                    grads.mul_(torch.clamp(c.max_grad_norm / (norm + 1e-6), max=1.0))
                 self.optimizer.step()
-                epoch_sums += stats
-                epoch_count += 1
-            sums += epoch_sums
-            count += epoch_count
-            if epoch_count:
+                epoch_steps.append(terms)
+            steps += epoch_steps
+            if epoch_steps:
                 epochs_run += 1
                 if on_epoch is not None:
-                    on_epoch(epoch, dict(zip(names, (epoch_sums / epoch_count).tolist())))
+                    on_epoch(epoch, self.statistics(epoch_steps))
             if stop:
                 break
-        for p in self.agent.parameters():
-            if not torch.isfinite(p).all():
-                raise TrainingDiverged(f"a network parameter became non-finite at update {self.update_index + 1}")
-        out = dict(zip(names, (sums / count).tolist())) if count else {}
+        if not torch.isfinite(torch.cat([p.reshape(-1) for p in self._params])).all():
+            raise TrainingDiverged(f"a network parameter became non-finite at update {self.update_index + 1}")
+        out = self.statistics(steps) if steps else {}
         out["epochs_run"] = epochs_run
         return out
 
     def batch_ratios(self, batch: Batch) -> np.ndarray:
         """r = π_θ(a|s) / π_θk(a|s) for every sample of ``batch`` under the current policy."""
         with torch.no_grad():
-            new = self.agent.distribution(batch.obs).log_prob(batch.actions)
+            new = self.agent.log_prob(self.agent.actor_output(batch.obs), batch.actions)
         return (new - batch.log_probs).exp().numpy()
 
     # -- the whole loop ----------------------------------------------------------------------
@@ -345,6 +387,25 @@ class PPOTrainer:
 
     def close(self) -> None:
         self.envs.close()
+
+
+def _view_gradients(params: list[torch.nn.Parameter], grads: torch.Tensor) -> torch.Tensor:
+    """Make each parameter's ``.grad`` a view of its slice of the flat tensor ``grads``; returns it.
+
+    Zeroing the gradients is then one fill and clipping scales one tensor: on these small
+    networks each per-tensor operation costs more than its arithmetic, and zero_grad's and
+    clip_grad_norm_'s loops over 12 tensors took longer than the backward pass's arithmetic.
+    The gradients must be zeroed in place (``grads.zero_()``), never set to None: backward
+    accumulates into an existing ``.grad`` in place, which is what fills the flat tensor.
+    Done at the start of every update, so a ``zero_grad()`` from elsewhere cannot unlink them.
+    (The parameters stay separate tensors: fused Adam over one flat parameter rounds a few
+    values differently, and every preset's run stays as it was, to the bit.)
+    """
+    offset = 0
+    for p in params:
+        p.grad = grads[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return grads
 
 
 def observation_normalizer(env):

@@ -13,6 +13,11 @@ Not a test: these machines are shared and noisy, so the figures are read, not as
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: ppo_core is beside scripts/
+
 import argparse
 import statistics
 import time

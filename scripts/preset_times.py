@@ -8,6 +8,11 @@ cores are shared by two runs, so seconds are higher than for one run alone.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: ppo_core is beside scripts/
+
 import argparse
 import statistics
 from concurrent.futures import ProcessPoolExecutor

@@ -151,6 +151,7 @@ def test_start_trains_to_the_budget_and_finishes(at):
     assert disabled(at)["train_start"] and not disabled(at)["train_stop"] and disabled(at)["train_resume"]
     run = the_run(at)
     assert run is not None and run.config["total_steps"] == 10 * BATCH and run.label.startswith("#1 cartpole seed 1")
+    assert run.config["stop_at_target"] is True  # the page's default: a run frees its core at the target
     wait_until(at, lambda a: state(a) == "finished", "the run to finish")
     steps = [r["global_step"] for r in run.records]
     assert steps == [BATCH * (i + 1) for i in range(10)]  # one record per update, none lost
@@ -261,17 +262,24 @@ def test_runs_beyond_the_cap_queue_and_start_when_a_core_frees(open_page):
                 s.run()
                 assert not s.exception, s.exception
 
+    def open_training():
+        """The page with 'stop at the target' off: its run keeps its core until stopped (a
+        cartpole run reaches 475 in seconds)."""
+        at = open_page(PAGE)
+        at.toggle(key="train_stop_at_target").set_value(False).run()
+        return at
+
     try:
-        first = open_page(PAGE)
+        first = open_training()
         sessions.append(first)
         first.button(key="train_start").click().run()
         cap = the_run(first)._scheduler.max_running
         for _ in range(cap - 1):
-            sessions.append(open_page(PAGE))
+            sessions.append(open_training())
             sessions[-1].button(key="train_start").click().run()
         busy = sessions[:]
         assert all(the_run(s).state == "running" for s in busy), [state(s) for s in busy]
-        waiting, stepping = open_page(PAGE), open_page(PAGE)
+        waiting, stepping = open_training(), open_training()
         sessions += [waiting, stepping]
         waiting.button(key="train_start").click().run()
         stepping.button(key="train_step").click().run()

@@ -72,6 +72,38 @@ def test_cartpole_same_step_autoreset_puts_the_final_observation_in_info():
     assert info["_episode"][i] and info["episode"]["l"][i] >= 1
 
 
+def test_cartpole_vector_env_steps_as_gymnasiums():
+    # SAME_STEP changes when ended poles are reset, nothing else: from the same states and
+    # actions, Gymnasium's CartPoleVectorEnv gives the same observations, ends and rewards, and
+    # its observation of an ended pole is ours in info["final_obs"].
+    from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+
+    from ppo_core.envs import SameStepCartPoleVectorEnv
+
+    # a short time limit, so that truncations happen too
+    ours, theirs = SameStepCartPoleVectorEnv(16, max_episode_steps=30), CartPoleVectorEnv(16, max_episode_steps=30)
+    ours.reset(seed=1)
+    theirs.reset(seed=1)
+    rng = np.random.default_rng(0)
+    terminations = truncations = 0
+    for _ in range(300):
+        theirs.state, theirs.steps = ours.state.copy(), ours.steps.copy()
+        theirs.prev_done[:] = False
+        action = rng.integers(0, 2, 16)
+        expected = theirs.step(action)
+        obs, reward, term, trunc, info = ours.step(action)
+        ended = term | trunc
+        np.testing.assert_array_equal(term, expected[2])
+        np.testing.assert_array_equal(trunc, expected[3])
+        np.testing.assert_array_equal(reward, expected[1])
+        np.testing.assert_array_equal(obs[~ended], expected[0][~ended])
+        for i in np.flatnonzero(ended):
+            np.testing.assert_array_equal(info["final_obs"][i], expected[0][i])
+        terminations += term.sum()
+        truncations += (trunc & ~term).sum()
+    assert terminations > 10 and truncations > 10
+
+
 def test_a_diverging_run_stops_and_says_why():
     trainer = PPOTrainer(PRESETS["cartpole"].replace(**SMALL))
     with torch.no_grad():
