@@ -18,7 +18,10 @@ two ratios page / headless: trainer seconds (compute speed), and wall seconds as
 The requirement is a ratio of at most 1.25. The worker runs at nice 10 so that the server stays
 responsive; the CLI runs at the same nice 10 by default (on a busy machine priority matters), and
 Chromium at nice 19, since in class it runs on the student's machine, not on the server's cores
-(--browser-nice 0 measures the worst case of browser and server sharing two cores).
+(--browser-nice 0 measures the worst case of browser and server sharing two cores). For the
+same reason Chromium is kept on one CPU (--browser-cpus, default the last one; 'all' lifts it):
+the browser's drawing then cannot take the core the trainer runs on, as on a real class's
+network, while the server and the trainer may still use every core.
 """
 
 from __future__ import annotations
@@ -73,7 +76,23 @@ def cpu_split(server) -> dict[str, float]:
     return {"server": cpu_seconds(server.pid) or 0.0, "workers": sum(cpu_seconds(p) or 0.0 for p in worker_pids(server.pid)), "browser": browser}
 
 
-def page_run(browser, server, timeout: float, browser_nice: int) -> dict:
+def pin_browser(cpus: set[int]) -> int:
+    """Keep this script's Chromium (every thread of every process) on ``cpus``; returns how many
+    threads were pinned. os.sched_setaffinity takes a thread id, so each task is set."""
+    n = 0
+    for p in descendants(os.getpid()):
+        try:
+            if "chrom" not in Path(f"/proc/{p}/comm").read_text() and "headless" not in Path(f"/proc/{p}/comm").read_text():
+                continue
+            for task in os.listdir(f"/proc/{p}/task"):
+                os.sched_setaffinity(int(task), cpus)
+                n += 1
+        except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
+            pass
+    return n
+
+
+def page_run(browser, server, timeout: float, browser_nice: int, browser_cpus: set[int] | None = None) -> dict:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     try:
         page = context.new_page()
@@ -82,6 +101,8 @@ def page_run(browser, server, timeout: float, browser_nice: int) -> dict:
         wait_for_app(page)
         if browser_nice:
             renice_descendants(browser_nice)
+        if browser_cpus:
+            pin_browser(browser_cpus)
         wait_for_idle_workers(server.pid)  # the warm spare is ready, as for a student who has read the page
         cpu0 = cpu_split(server)
         t0 = time.perf_counter()
@@ -122,7 +143,11 @@ def main() -> int:
     ap.add_argument("--browser-nice", type=int, default=19,
                     help="nice value for Chromium: a student's browser runs on their own machine, not on the "
                     "server's two cores; lowest priority here comes closest to that (0 lets it compete)")
+    ap.add_argument("--browser-cpus", default=str((os.cpu_count() or 1) - 1),
+                    help="comma-separated CPUs Chromium may use (default: the last one), standing in for the "
+                    "student's own machine; 'all' leaves it free to use every core")
     args = ap.parse_args()
+    browser_cpus = None if args.browser_cpus == "all" else {int(c) for c in args.browser_cpus.split(",")}
     if not CHROMIUM.exists():
         print(f"Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
@@ -131,14 +156,14 @@ def main() -> int:
     results: dict[str, list[dict]] = {"headless": [], "page": []}
     log = Path(tempfile.mkdtemp(prefix="ppo-page-vs-headless-")) / "server.log"
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; headless at nice {args.headless_nice}, "
-          f"page worker at nice 10, Chromium at nice {args.browser_nice}", flush=True)
+          f"page worker at nice 10, Chromium at nice {args.browser_nice} on CPUs {args.browser_cpus}", flush=True)
     with StreamlitServer(log) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             for i in range(args.repeats):
                 order = ("headless", "page") if i % 2 == 0 else ("page", "headless")
                 for kind in order:
-                    r = headless(args.timeout, args.headless_nice) if kind == "headless" else page_run(browser, server, args.timeout, args.browser_nice)
+                    r = headless(args.timeout, args.headless_nice) if kind == "headless" else page_run(browser, server, args.timeout, args.browser_nice, browser_cpus)
                     results[kind].append(r)
                     print(f"{kind:8s} #{i + 1}: 475 at {r['steps']:,} steps; trainer {r['trainer_s']:.1f} s ({r['sps']:.0f} steps/s); "
                           f"wall {r['wall']:.1f} s; load average {os.getloadavg()[0]:.1f}"
