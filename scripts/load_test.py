@@ -16,8 +16,10 @@ after --settle seconds it prints how many remain and whether any still computes 
 training process: must be 0; an idle one is the scheduler's warm spare), then waits up to
 --spare-wait seconds for the last worker to go. Exit status 1 if a training process was left.
 
-The students' pages run in one Chromium at nice --browser-nice (default 10; 0 leaves it): in a
-classroom their browsers are on their own machines, not on the server's cores. The teacher's
+The students' pages run in one Chromium at nice --browser-nice (default 19; 0 leaves it) and on
+the CPUs of --browser-cpus (default the last one; 'all' lifts it): in a classroom their browsers
+are on their own machines, not on the server's cores, and tens of renderer threads would
+otherwise outweigh the one-thread trainers whatever their nice values. The teacher's
 clip page runs in a second Chromium at normal priority, so its redraw is not starved by them.
 Loopback only; every loop is bounded.
 """
@@ -119,8 +121,11 @@ def main() -> int:
     ap.add_argument("--spare-wait", type=float, default=90.0, help="further seconds to wait for the idle spare to go")
     ap.add_argument("--server-option", action="append", default=[], metavar="NAME=VALUE",
                     help="a Streamlit config option for the server, e.g. runner.postScriptGC=false (repeatable)")
-    ap.add_argument("--browser-nice", type=int, default=10, help="nice value for the students' Chromium (0: leave it)")
+    ap.add_argument("--browser-nice", type=int, default=19, help="nice value for the students' Chromium (0: leave it)")
+    ap.add_argument("--browser-cpus", default=str((os.cpu_count() or 1) - 1),
+                    help="comma-separated CPUs the students' Chromium may use (default: the last one); 'all' lifts it")
     args = ap.parse_args()
+    students_cpus = None if args.browser_cpus == "all" else {int(c) for c in args.browser_cpus.split(",")}
     if not CHROMIUM.exists():
         print(f"Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
@@ -128,7 +133,7 @@ def main() -> int:
 
     log = Path(tempfile.mkdtemp(prefix="ppo-load-")) / "server.log"
     print(f"load test: {args.sessions} training sessions + 1 clip-page session, {args.duration:.0f} s, "
-          f"students' browser at nice {args.browser_nice}; "
+          f"students' browser at nice {args.browser_nice} on CPUs {args.browser_cpus}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before start; server log {log}", flush=True)
     leftover_training = 0
     extra = [a for opt in args.server_option for a in (f"--{opt.split('=', 1)[0]}", opt.split("=", 1)[1])]
@@ -138,7 +143,7 @@ def main() -> int:
         teacher = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         teacher_profiles = chromium_profiles()
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        nice = lambda: renice_descendants(args.browser_nice, exclude_profiles=teacher_profiles) if args.browser_nice else 0  # noqa: E731
+        nice = lambda: renice_descendants(args.browser_nice, exclude_profiles=teacher_profiles, cpus=students_cpus)  # noqa: E731
         try:
             observer = ClipObserver(teacher, server.url)
             nice()

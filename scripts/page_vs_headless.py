@@ -76,22 +76,6 @@ def cpu_split(server) -> dict[str, float]:
     return {"server": cpu_seconds(server.pid) or 0.0, "workers": sum(cpu_seconds(p) or 0.0 for p in worker_pids(server.pid)), "browser": browser}
 
 
-def pin_browser(cpus: set[int]) -> int:
-    """Keep this script's Chromium (every thread of every process) on ``cpus``; returns how many
-    threads were pinned. os.sched_setaffinity takes a thread id, so each task is set."""
-    n = 0
-    for p in descendants(os.getpid()):
-        try:
-            if "chrom" not in Path(f"/proc/{p}/comm").read_text() and "headless" not in Path(f"/proc/{p}/comm").read_text():
-                continue
-            for task in os.listdir(f"/proc/{p}/task"):
-                os.sched_setaffinity(int(task), cpus)
-                n += 1
-        except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
-            pass
-    return n
-
-
 def page_run(browser, server, timeout: float, browser_nice: int, browser_cpus: set[int] | None = None) -> dict:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     try:
@@ -99,10 +83,7 @@ def page_run(browser, server, timeout: float, browser_nice: int, browser_cpus: s
         page.set_default_timeout(120_000)
         page.goto(f"{server.url}/training")
         wait_for_app(page)
-        if browser_nice:
-            renice_descendants(browser_nice)
-        if browser_cpus:
-            pin_browser(browser_cpus)
+        renice_descendants(browser_nice, cpus=browser_cpus)
         wait_for_idle_workers(server.pid)  # the warm spare is ready, as for a student who has read the page
         cpu0 = cpu_split(server)
         t0 = time.perf_counter()

@@ -201,18 +201,27 @@ def chromium_profiles() -> set[str]:
 
 
 def renice_descendants(nice: int = 10, names: tuple[str, ...] = ("chromium", "chrome", "headless_shell"),
-                       exclude_profiles: set[str] | frozenset = frozenset()) -> int:
+                       exclude_profiles: set[str] | frozenset = frozenset(), cpus: set[int] | None = None) -> int:
     """Lower the priority of this process's browser descendants (ours only), except those of the
-    browsers whose --user-data-dir is in ``exclude_profiles``; returns how many were changed."""
+    browsers whose --user-data-dir is in ``exclude_profiles``, and with ``cpus`` keep every thread
+    of theirs on those CPUs (os.sched_setaffinity sets one thread); returns how many processes
+    were changed."""
     n = 0
     for p in descendants(os.getpid()):
         try:
             comm = Path(f"/proc/{p}/comm").read_text().strip()
             if not any(comm.startswith(x) for x in names) or any(d in cmdline(p) for d in exclude_profiles):
                 continue
-            if os.getpriority(os.PRIO_PROCESS, p) < nice:
+            changed = False
+            if nice and os.getpriority(os.PRIO_PROCESS, p) < nice:
                 os.setpriority(os.PRIO_PROCESS, p, nice)
-                n += 1
+                changed = True
+            if cpus:
+                for task in os.listdir(f"/proc/{p}/task"):
+                    if os.sched_getaffinity(int(task)) != cpus:
+                        os.sched_setaffinity(int(task), cpus)
+                        changed = True
+            n += changed
         except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
             pass
     return n
