@@ -16,7 +16,7 @@ from ppo_core.trainer import agent_for
 from ui.charts import clip_objective_chart, diagnostics_chart, return_curves_chart
 from ui.compare import COMPARISONS, comparison_configs, comparison_reading, variant_name
 from ui.links import Param, restore
-from ui.model_io import CheckpointError, load_checkpoint
+from ui.model_io import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
 from ui.report import OBJECTIVES, config_json, diagnostics_frame, lab_report_zip, metrics_csv, metrics_frame, report_file_name
 from ui.runner import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
 from ui.widgets import predict_then_reveal, show_chart
@@ -380,7 +380,8 @@ if st.session_state.get("train_animation"):
 
 st.subheader("Import a model")
 upload = st.file_uploader(
-    f"Load a saved model of the {preset} preset to watch it act (.pt, at most 2 MB)", type=["pt", "pth"], key="train_upload"
+    f"Load a saved model of the {preset} preset to watch it act (.pt, at most 2 MB)", type=["pt", "pth"], key="train_upload",
+    max_upload_size=max(1, MAX_CHECKPOINT_BYTES // 2**20),  # the browser refuses a larger file before sending it
 )
 if upload is not None:
     agent = agent_for(PRESETS[preset])
