@@ -126,8 +126,9 @@ def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> None:
         run.poll()
 
 
-def on_compare(configs: list[PPOConfig], preset: str) -> None:
+def on_compare(configs: list[PPOConfig], preset: str, kind: str) -> None:
     group_id = f"cmp{len(runs()) + 1}"
+    st.session_state.setdefault("train_compare_kinds", {})[group_id] = kind  # how its runs are named
     first = [new_run(c, preset, group=group_id) for c in configs][0]
     st.session_state["train_current"] = first.id
 
@@ -232,7 +233,7 @@ runs_now = group(run)
 active = any(r.active for r in runs_now)
 paused_now = [r for r in runs_now if r.state == PAUSED]
 k3.button(
-    "Start comparison", disabled=compare_configs is None or active, on_click=on_compare, args=(compare_configs, preset),
+    "Start comparison", disabled=compare_configs is None or active, on_click=on_compare, args=(compare_configs, preset, kind),
     key="train_compare", width="stretch",
 )
 b = st.columns(6)
@@ -294,7 +295,7 @@ def live() -> None:
     budget = run.config["total_steps"]
     st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
     if len(group(run)) > 1:
-        kind = st.session_state.get("train_compare_kind", "clip_vs_none")
+        kind = st.session_state["train_compare_kinds"][run.group]
         members = group(run)
         cfgs = [PPOConfig.from_dict(r.config) for r in members]
         st.markdown(comparison_reading([variant_name(c, kind) for c in cfgs], [r.records for r in members], target, [c.total_steps for c in cfgs]))
