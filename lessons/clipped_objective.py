@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ppo_core import adaptive_beta, clip_binds, clipped_objective
+from ppo_core import adaptive_beta, clip_binds, clipped_objective, clipped_term
 from ppo_core.lesson import objective_curves
 from ui.charts import clip_objective_chart
 from ui.links import Param, restore
@@ -43,7 +43,7 @@ for col, adv in ((left, adv_abs), (right, -adv_abs)):
     with col:
         curves = objective_curves(eps, adv)
         show_chart(clip_objective_chart(curves, eps, adv, probe=probe))
-        lhs, rhs = probe * adv, min(max(probe, 1 - eps), 1 + eps) * adv
+        lhs, rhs = probe * adv, float(clipped_term(probe, adv, eps))
         value = float(clipped_objective(probe, adv, eps))
         flows = not bool(clip_binds(probe, adv, eps))
         m1, m2, m3 = st.columns(3)
@@ -71,7 +71,7 @@ for r, a in ((1.2, 0.5), (0.8, -0.5)):
             "r": r,
             "A": a,
             "r·A": r * a,
-            "clip(r, 1−ε, 1+ε)·A": min(max(r, 1 - eps), 1 + eps) * a,
+            "clip(r, 1−ε, 1+ε)·A": float(clipped_term(r, a, eps)),
             "L^CLIP": float(clipped_objective(r, a, eps)),
             "gradient": "zero (clipped)" if clip_binds(r, a, eps) else "flows",
         }

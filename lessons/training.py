@@ -5,15 +5,14 @@ from __future__ import annotations
 import io
 import time
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from ppo_core import ENVIRONMENTS, PRESETS, PPOConfig, clipped_objective
-from ppo_core.lesson import objective_curves, play_episode
+from ppo_core import ENVIRONMENTS, PRESETS, PPOConfig
+from ppo_core.lesson import play_episode
 from ppo_core.trainer import agent_for
-from ui.charts import clip_objective_chart, diagnostics_chart, return_curves_chart
+from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 from ui.compare import COMPARISONS, comparison_configs, comparison_reading, variant_name
 from ui.links import Param, restore
 from ui.model_io import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
@@ -99,7 +98,7 @@ def hyperparameters(preset: str) -> tuple[PPOConfig | None, str | None]:
 def label(cfg: PPOConfig, preset: str) -> str:
     base = PRESETS[preset]
     diffs = [f"{name}={getattr(cfg, name):g}" if isinstance(getattr(cfg, name), float) else f"{name}={getattr(cfg, name)}"
-             for name in ("objective", "clip_coef", "learning_rate", "gamma", "gae_lambda", "update_epochs", "num_minibatches", "num_steps", "num_envs", "ent_coef")
+             for name, *_ in CONTROLS if name not in ("seed", "total_steps")  # the seed is named anyway
              if getattr(cfg, name) != getattr(base, name)]
     return f"#{len(runs()) + 1} {preset} seed {cfg.seed}" + (f" ({', '.join(diffs)})" if diffs else " (preset)")
 
@@ -256,10 +255,6 @@ def play_gif(config: dict, agent, stats, deterministic: bool) -> dict:
     return {"gif": buf.getvalue(), "steps": out["steps"], "episode_return": out["episode_return"]}
 
 
-def records_frame(r: TrainingRun) -> pd.DataFrame:
-    return metrics_frame(r.records, r.label)
-
-
 @st.fragment(run_every=1.0 if active else None)
 def live() -> None:
     run = current()
@@ -305,31 +300,27 @@ def live() -> None:
 
     same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records]
     if same_env:
-        curves = pd.concat([records_frame(r) for r in same_env], ignore_index=True)
+        frames = {r.id: metrics_frame(r.records, r.label) for r in same_env}  # once per redraw
+        curves = pd.concat(frames.values(), ignore_index=True)
         show_chart(return_curves_chart(curves, target))
         st.caption(
             "Each line is one run of this session on this environment; the dashed line is the "
             "preset's target. Start a second run with one setting changed (say, no clipping, "
             "same seed) and compare the curves."
         )
-        show_chart(diagnostics_chart(diagnostics_frame(records_frame(run))))
-        st.caption(
-            "The numbers CleanRL and Stable-Baselines3 log. Watch approx KL and the clip fraction: "
-            "they rise when an update moves the policy far, and the clip keeps them in check. "
-            "Explained variance near 1 means the critic predicts the returns well."
-        )
+        if run.id in frames:
+            show_chart(diagnostics_chart(diagnostics_frame(frames[run.id])))
+            st.caption(
+                "The numbers CleanRL and Stable-Baselines3 log. Watch approx KL and the clip fraction: "
+                "they rise when an update moves the policy far, and the clip keeps them in check. "
+                "Explained variance near 1 means the critic predicts the returns well."
+            )
     if last.get("batch_ratio"):
         st.subheader("The latest batch on the clipped objective")
-        eps = run.config["clip_coef"]
-        ratio = np.asarray(last["batch_ratio"])
-        adv = np.asarray(last["batch_advantage"])
-        left, right = st.columns(2)
-        for col, sign in ((left, 1.0), (right, -1.0)):
-            side = ratio[np.sign(adv) == sign]
-            points = pd.DataFrame({"ratio": side, "objective": clipped_objective(side, sign, eps)})
-            r_max = max(2.0, float(np.ceil(ratio.max() * 10) / 10))
+        charts = batch_clip_charts(last["batch_ratio"], last["batch_advantage"], run.config["clip_coef"])
+        for col, sign in zip(st.columns(2), (1.0, -1.0)):
             with col:
-                show_chart(clip_objective_chart(objective_curves(eps, sign, r_max=r_max), eps, sign, points=points, height=260))
+                show_chart(charts[sign])
         st.caption(
             "Each dot is a sample of the latest batch after its update, at its ratio r, on the "
             "objective per unit |Â|. Dots in the orange band no longer pass a gradient. With "

@@ -14,6 +14,7 @@ from .objectives import (
     clip_binds,
     clip_fraction,
     clipped_objective,
+    clipped_term,
     explained_variance,
     kl_penalty_objective,
     value_loss,
@@ -23,7 +24,7 @@ from .trainer import RETURN_WINDOW, Batch, PPOTrainer, TrainingDiverged
 
 __all__ = [
     "rewards_to_go", "gae", "td_errors", "normalize_advantages",
-    "clipped_objective", "clip_binds", "kl_penalty_objective", "adaptive_beta", "approx_kl",
+    "clipped_objective", "clipped_term", "clip_binds", "kl_penalty_objective", "adaptive_beta", "approx_kl",
     "clip_fraction", "value_loss", "explained_variance",
     "PPOConfig", "PRESETS", "PPOTrainer", "Batch", "TrainingDiverged", "RETURN_WINDOW",
     "ActorCritic", "ENVIRONMENTS", "make_env", "make_vector_env",

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "clipped_term",
     "clipped_objective",
     "kl_penalty_objective",
     "adaptive_beta",
@@ -26,18 +27,26 @@ def _is_torch(*xs) -> bool:
     return any(isinstance(x, torch.Tensor) for x in xs)
 
 
+def clipped_term(ratio, advantage, eps):
+    """The clipped branch of L^CLIP per sample: clip(r, 1−ε, 1+ε)·A, elementwise. NumPy or torch."""
+    if _is_torch(ratio, advantage):
+        return torch.clamp(torch.as_tensor(ratio), 1.0 - eps, 1.0 + eps) * advantage
+    return np.clip(np.asarray(ratio, dtype=np.float64), 1.0 - eps, 1.0 + eps) * np.asarray(advantage, dtype=np.float64)
+
+
 def clipped_objective(ratio, advantage, eps):
     """L^CLIP per sample: min(r·A, clip(r, 1−ε, 1+ε)·A), elementwise. NumPy or torch.
 
     For A > 0 the objective stops growing once r > 1+ε; for A < 0 once r < 1−ε. There the
-    minimum picks the clipped, constant term and the gradient with respect to θ is zero.
+    minimum picks the clipped, constant term (:func:`clipped_term`) and the gradient with
+    respect to θ is zero.
     """
     if _is_torch(ratio, advantage):
         ratio = torch.as_tensor(ratio)
-        return torch.minimum(ratio * advantage, torch.clamp(ratio, 1.0 - eps, 1.0 + eps) * advantage)
+        return torch.minimum(ratio * advantage, clipped_term(ratio, advantage, eps))
     ratio = np.asarray(ratio, dtype=np.float64)
     advantage = np.asarray(advantage, dtype=np.float64)
-    return np.minimum(ratio * advantage, np.clip(ratio, 1.0 - eps, 1.0 + eps) * advantage)
+    return np.minimum(ratio * advantage, clipped_term(ratio, advantage, eps))
 
 
 def clip_binds(ratio, advantage, eps):

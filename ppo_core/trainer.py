@@ -28,9 +28,16 @@ from .networks import ActorCritic
 from .objectives import adaptive_beta, approx_kl, clip_fraction, clipped_objective, explained_variance, kl_penalty_objective, value_loss
 from .rollout import Rollout, collect_rollout, evaluate_rollout
 
-__all__ = ["PPOTrainer", "Batch", "MinibatchTerms", "TrainingDiverged", "RETURN_WINDOW", "agent_for", "observation_normalizer"]
+__all__ = ["PPOTrainer", "Batch", "MinibatchTerms", "TrainingDiverged", "RETURN_WINDOW", "target_reached", "agent_for", "observation_normalizer"]
 
 RETURN_WINDOW = 20  # episode_return_mean is the mean of this many most recent episodes
+
+
+def target_reached(episode_return_mean: float | None, episodes: int, target: float | None) -> bool:
+    """A run has reached its target once RETURN_WINDOW episodes have finished and the mean return
+    of the last RETURN_WINDOW is at least ``target``: the trainer's test, which reports also
+    apply to its records (``episode_return_mean``, ``episodes``)."""
+    return target is not None and episode_return_mean is not None and episodes >= RETURN_WINDOW and episode_return_mean >= target
 
 
 class TrainingDiverged(RuntimeError):
@@ -328,8 +335,7 @@ class PPOTrainer:
 
     @property
     def reached_target(self) -> bool:
-        t = self.config.target_return
-        return t is not None and len(self.recent_returns) == RETURN_WINDOW and self.episode_return_mean >= t
+        return target_reached(self.episode_return_mean, len(self.recent_returns), self.config.target_return)
 
     @property
     def done(self) -> bool:

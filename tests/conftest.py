@@ -38,6 +38,14 @@ def open_page():
     return _open
 
 
+@pytest.fixture
+def at(open_page, request):
+    """The page named by the test module's PAGE, run once without an exception."""
+    app = open_page(request.module.PAGE)
+    assert not app.exception
+    return app
+
+
 def chart_datasets(at) -> list[list]:
     """For each Altair/Vega-Lite chart on the page (in order): (spec dict, [DataFrame per dataset]).
 

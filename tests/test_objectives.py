@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ppo_core import adaptive_beta, approx_kl, clip_binds, clip_fraction, clipped_objective, kl_penalty_objective
+from ppo_core import adaptive_beta, approx_kl, clip_binds, clip_fraction, clipped_objective, clipped_term, kl_penalty_objective
 from ppo_core.objectives import explained_variance, value_loss
 
 
@@ -81,3 +81,15 @@ def test_value_loss_clipping_takes_the_larger_error():
     assert value_loss(v_new, ret).item() == 0.0
     # clipped to 0 + 0.2: error (0.2 − 2)² = 3.24, larger than 0: taken, halved
     assert value_loss(v_new, ret, v_old, 0.2).item() == pytest.approx(0.5 * 3.24)
+
+
+@pytest.mark.parametrize("r, a, expected", [(1.2, 0.5, 0.55), (0.8, -0.5, -0.45), (1.05, 0.5, 0.525), (0.3, 2.0, 1.8)])
+def test_clipped_term_is_the_clipped_branch_with_eps_0_1(r, a, expected):
+    assert clipped_term(r, a, 0.1) == pytest.approx(expected, abs=1e-12)
+    assert clipped_term(torch.tensor(r), a, 0.1).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_clipped_objective_is_the_smaller_of_rA_and_the_clipped_term():
+    r = np.linspace(0.0, 2.0, 41)
+    for a in (1.3, -0.7):
+        np.testing.assert_array_equal(clipped_objective(r, a, 0.2), np.minimum(r * a, clipped_term(r, a, 0.2)))

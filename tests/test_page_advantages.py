@@ -41,13 +41,6 @@ def cartpole():
     return Reference("cartpole")
 
 
-@pytest.fixture
-def at(open_page):
-    app = open_page(PAGE)
-    assert not app.exception
-    return app
-
-
 def table(at) -> pd.DataFrame:
     return at.dataframe[0].value  # the page has one table
 

@@ -9,13 +9,6 @@ from conftest import chart_datasets
 PAGE = "lessons/clipped_objective.py"
 
 
-@pytest.fixture
-def at(open_page):
-    app = open_page(PAGE)
-    assert not app.exception
-    return app
-
-
 def metrics(at):
     return [(m.label, m.value) for m in at.metric]
 

@@ -1,10 +1,8 @@
 """AppTest of the loop page: the transcript is a real untrained rollout, and the importance-sampling
 experiment shows ppo_core.lesson.importance_sampling's numbers for the shift set."""
 
-
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import named_datasets
 from ppo_core.lesson import (
@@ -22,13 +20,6 @@ def untrained(preset: str, seed: int, steps: int = 30):
     rollout = lesson_rollout(trainer, steps)
     trainer.close()
     return rollout
-
-
-@pytest.fixture
-def at(open_page):
-    app = open_page(PAGE)
-    assert not app.exception
-    return app
 
 
 def metric(at, label: str) -> str:

@@ -28,13 +28,6 @@ def trace():
     return trace_update(lesson_trainer("cartpole", seed=0, warmup_updates=0))
 
 
-@pytest.fixture
-def at(open_page):
-    app = open_page(PAGE)
-    assert not app.exception
-    return app
-
-
 def metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 

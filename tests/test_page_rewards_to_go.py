@@ -44,13 +44,6 @@ def pendulum():
     return reference_rollout("pendulum-discrete", time_limit_row=15)
 
 
-@pytest.fixture
-def at(open_page):
-    app = open_page(PAGE)
-    assert not app.exception
-    return app
-
-
 def table(at) -> pd.DataFrame:
     return at.dataframe[0].value  # the page has one table
 

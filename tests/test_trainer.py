@@ -176,3 +176,12 @@ def test_trainers_in_parallel_threads_match_a_sequential_run():
     for t in threads:
         t.join()
     assert results[0] == expected and results[1] == expected
+
+
+def test_target_reached_needs_a_full_window_of_episodes():
+    from ppo_core.trainer import RETURN_WINDOW, target_reached
+
+    assert target_reached(475.0, RETURN_WINDOW, 475.0)
+    assert not target_reached(474.9, RETURN_WINDOW, 475.0)
+    assert not target_reached(500.0, RETURN_WINDOW - 1, 475.0)  # 19 episodes: not yet
+    assert not target_reached(None, 0, 475.0) and not target_reached(500.0, 50, None)

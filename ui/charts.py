@@ -172,6 +172,23 @@ def clip_objective_chart(
     return spec
 
 
+def batch_clip_charts(ratio, advantage, eps: float, *, height: int = 260) -> dict[float, dict]:
+    """A batch's samples on the clip plot: for A > 0 and A < 0 (keys 1.0 and −1.0), each
+    sample of that sign as a dot at its ratio r on L^CLIP per unit |A|, over the curves. The ratio
+    axis reaches 2 or the batch's largest ratio. The live page and the lab report draw these."""
+    from ppo_core import clipped_objective
+    from ppo_core.lesson import objective_curves
+
+    ratio, advantage = np.asarray(ratio, dtype=float), np.asarray(advantage, dtype=float)
+    r_max = max(2.0, float(np.ceil(ratio.max() * 10) / 10))
+    out = {}
+    for sign in (1.0, -1.0):
+        side = ratio[np.sign(advantage) == sign]
+        points = pd.DataFrame({"ratio": side, "objective": clipped_objective(side, sign, eps)})
+        out[sign] = clip_objective_chart(objective_curves(eps, sign, r_max=r_max), eps, sign, points=points, height=height)
+    return out
+
+
 def series_chart(
     df: pd.DataFrame,
     x: str,

@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ppo_core import ENVIRONMENTS, PRESETS, RETURN_WINDOW, PPOConfig, clipped_objective
-from ppo_core.lesson import objective_curves
-from ui.charts import clip_objective_chart, diagnostics_chart, return_curves_chart
+from ppo_core import ENVIRONMENTS, PRESETS, RETURN_WINDOW, PPOConfig
+from ppo_core.trainer import target_reached
+from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 
 __all__ = [
     "DIAGNOSTICS",
@@ -197,24 +197,16 @@ def _clip_specs(record: dict, eps: float) -> dict[str, dict]:
     adv = np.asarray(record.get("batch_advantage") or [], dtype=float)
     if not len(ratio) or len(ratio) != len(adv):
         return {}
-    r_max = max(2.0, float(np.ceil(ratio.max() * 10) / 10))
-    out = {}
-    for stem, sign in (("clip_positive", 1.0), ("clip_negative", -1.0)):
-        side = ratio[np.sign(adv) == sign]
-        points = pd.DataFrame({"ratio": side, "objective": clipped_objective(side, sign, eps)})
-        out[stem] = clip_objective_chart(objective_curves(eps, sign, r_max=r_max), eps, sign, points=points, height=260)
-    return out
+    charts = batch_clip_charts(ratio, adv, eps)
+    return {"clip_positive": charts[1.0], "clip_negative": charts[-1.0]}
 
 
 # -- outcomes -----------------------------------------------------------------------------------
 def steps_to_target(records: Sequence[dict], target: float | None) -> int | None:
     """``global_step`` of the first update after which the mean return of the last 20 episodes
     reached ``target`` (with 20 episodes finished, the trainer's own test); None if never."""
-    if target is None:
-        return None
     for rec in records:
-        ret = rec.get("episode_return_mean")
-        if ret is not None and (rec.get("episodes") or 0) >= RETURN_WINDOW and ret >= target:
+        if target_reached(rec.get("episode_return_mean"), rec.get("episodes") or 0, target):
             return int(rec["global_step"])
     return None
 
