@@ -6,7 +6,7 @@ the first of the next episode and the last one is in ``info["final_obs"]``. The 
 NEXT_STEP mode would hand a CleanRL-style loop one junk transition per episode end.
 
 Per sub-environment the chain is, innermost first:
-    gym.make(id)  (TimeLimit)  →  the environment's fixed transforms (e.g. discretised torques)
+    gym.make(id)  (TimeLimit)  →  the environment's fixed transforms (e.g. five fixed torques)
     →  RecordEpisodeStatistics (returns as the preset's target is stated)
     →  ClipAction (continuous)  →  NormalizeObservation / NormalizeReward (when asked for).
 Normalisers sit inside each sub-environment rather than on the vector: Gymnasium's vector
@@ -27,10 +27,10 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecordEpisodeStatistics
 from gymnasium.wrappers import (
     ClipAction,
-    DiscretizeAction,
     NormalizeObservation,
     NormalizeReward,
     RecordEpisodeStatistics,
+    TransformAction,
     TransformObservation,
     TransformReward,
 )
@@ -67,8 +67,16 @@ class SameStepCartPoleVectorEnv(CartPoleVectorEnv):
 
 
 def _scaled_pendulum(env: gym.Env) -> gym.Env:
-    """Seed 000's Pendulum: torques {−2, −1, 0, 1, 2}, angular velocity /8, reward /10."""
-    env = DiscretizeAction(env, bins=5)
+    """The "PPO from scratch" notebook's Pendulum: five torques −2, −1, 0, 1, 2, the angular
+    velocity divided by 8 and the reward by 10.
+
+    The torques are evenly spaced from the lower bound to the upper one, ends included. Gymnasium's
+    ``DiscretizeAction`` takes the centres of five equal bins instead (−1.6, −0.8, 0, 0.8, 1.6),
+    so the mapping is given to ``TransformAction`` directly.
+    """
+    box = env.action_space
+    torques = np.linspace(box.low, box.high, 5, dtype=np.float32)  # shape (5, 1): one action each
+    env = TransformAction(env, lambda action: torques[int(action)], gym.spaces.Discrete(len(torques)))
     scale = np.array([1.0, 1.0, 1.0 / 8.0], dtype=np.float32)
     env = TransformObservation(env, lambda obs: (obs * scale).astype(np.float32), env.observation_space)
     # The scaled velocity bound is 8/8 = 1: a Box of ±1 for all three components.
