@@ -245,14 +245,21 @@ b[5].button("Reset", disabled=run is None, on_click=on_reset, args=(preset,), ke
 
 
 def play_gif(config: dict, agent, stats, deterministic: bool) -> dict:
-    """One episode rendered by Gymnasium, as an animated GIF in memory (no file left behind)."""
+    """One episode rendered by Gymnasium, as an animated GIF in memory (no file left behind),
+    with its caption: steps, whether the player's step limit cut the episode, and the return in
+    the units of the training curve."""
     from PIL import Image
 
-    out = play_episode(PPOConfig.from_dict(config), agent, observation_stats=stats, deterministic=deterministic, max_steps=500, frame_every=2)
+    cfg = PPOConfig.from_dict(config)
+    out = play_episode(cfg, agent, observation_stats=stats, deterministic=deterministic, max_steps=500, frame_every=2)
     images = [Image.fromarray(f).resize((f.shape[1] // 2, f.shape[0] // 2)) for f in out["frames"]]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=40, loop=0)
-    return {"gif": buf.getvalue(), "steps": out["steps"], "episode_return": out["episode_return"]}
+    cut = f" (cut short: the environment's own limit is {out['time_limit']})" if out["cut_short"] else ""
+    note = ENVIRONMENTS[cfg.env_id].reward_note
+    units = f"{note}, as in the return chart" if note else "the environment's own rewards, as in the return chart"
+    caption = f"{out['steps']} steps{cut}, return {out['episode_return']:.1f} ({units})"
+    return {"gif": buf.getvalue(), "steps": out["steps"], "episode_return": out["episode_return"], "caption": caption}
 
 
 @st.fragment(run_every=1.0 if active else None)
@@ -368,7 +375,7 @@ if w1.button("Play one episode with the current policy", disabled=run is None, k
             st.session_state["train_animation"] = play_gif(run.config, agent, stats, deterministic)
 if st.session_state.get("train_animation"):
     anim = st.session_state["train_animation"]
-    w2.image(anim["gif"], caption=f"{anim['steps']} steps, return {anim['episode_return']:.1f}")
+    w2.image(anim["gif"], caption=anim["caption"])
 
 st.subheader("Import a model")
 upload = st.file_uploader(
@@ -388,7 +395,7 @@ if upload is not None:
                 st.session_state["train_loaded_animation"] = play_gif(PRESETS[preset].to_dict(), agent, stats, deterministic)
         if st.session_state.get("train_loaded_animation"):
             anim = st.session_state["train_loaded_animation"]
-            st.image(anim["gif"], caption=f"{anim['steps']} steps, return {anim['episode_return']:.1f}")
+            st.image(anim["gif"], caption=anim["caption"])
 
 predict_then_reveal(
     "training",

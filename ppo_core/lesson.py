@@ -435,16 +435,26 @@ def play_episode(
     deterministic: bool = False,
     frame_every: int = 2,
 ) -> dict:
-    """Run ``agent`` for one episode of ``config.env_id`` with ``render_mode="rgb_array"``.
+    """Run ``agent`` for one episode of ``config.env_id`` with ``render_mode="rgb_array"``,
+    for at most ``max_steps`` steps.
 
     Observations pass through the same chain the trainer used; with ``observation_stats``
     (from :meth:`PPOTrainer.observation_stats`) the normaliser is frozen at those statistics.
-    Returns ``frames`` (every ``frame_every``-th RGB array), ``episode_return`` (as the preset's
-    target counts it) and ``steps``.
+    Returns ``frames`` (every ``frame_every``-th RGB array), ``actions`` (one row per step, as
+    the environment received them), ``steps``, ``episode_return``, ``cut_short`` and
+    ``time_limit`` (the environment's own step limit):
+
+    - ``episode_return`` is the sum of the rewards of the steps played, in the units of the
+      preset's returns (``episode_return_mean`` and the training curve): the environment's reward
+      after its fixed transforms (÷10 for the discretised Pendulum), never normalised;
+    - ``cut_short`` is true when ``max_steps`` ended the episode before the environment did
+      (neither terminated nor truncated by its own ``time_limit``), so the return covers only
+      the steps played.
     """
     from .envs import make_env
     from .trainer import observation_normalizer
 
+    # No reward normaliser here: the rewards stay in the units RecordEpisodeStatistics counts.
     env = make_env(config.env_id, render_mode="rgb_array", normalize_obs=observation_stats is not None)
     norm = observation_normalizer(env)
     if norm is not None:
@@ -452,15 +462,25 @@ def play_episode(
         norm.obs_rms.mean = np.asarray(observation_stats["mean"], dtype=np.float64)
         norm.obs_rms.var = np.asarray(observation_stats["var"], dtype=np.float64)
     obs, _ = env.reset(seed=seed)
-    frames, total, steps = [env.render()], 0.0, 0
+    frames, actions, total, steps, ended = [env.render()], [], 0.0, 0, False
     agent.generator.manual_seed(seed)
     for steps in range(1, max_steps + 1):
-        action = agent.act(torch.as_tensor(obs, dtype=torch.float32)[None], deterministic=deterministic)[0]
-        obs, reward, terminated, truncated, info = env.step(action.numpy())
+        action = agent.act(torch.as_tensor(obs, dtype=torch.float32)[None], deterministic=deterministic)[0].numpy()
+        actions.append(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
         if steps % frame_every == 0:
             frames.append(env.render())
         if terminated or truncated:
-            total = float(info["episode"]["r"])
+            ended = True
             break
     env.close()
-    return {"frames": frames, "episode_return": total, "steps": steps}
+    time_limit = env.spec.max_episode_steps  # the TimeLimit gym.make put on the environment
+    return {
+        "frames": frames,
+        "actions": np.stack(actions),
+        "steps": steps,
+        "episode_return": total,
+        "cut_short": not ended,
+        "time_limit": time_limit,
+    }

@@ -497,4 +497,34 @@ def test_a_finished_runs_model_plays_and_loads_back_through_the_uploader(at):
     captions = [c for el in at.get("image") for c in el.captions]
     assert len(captions) == 2 and all("steps, return" in c for c in captions), captions
     steps, ret = captions[1].split(" steps, return ")
+    ret, units = ret.split(" (", 1)  # CartPole's episodes end by 500 steps, so never "cut short"
+    assert units == "the environment's own rewards, as in the return chart)"
     assert int(steps) >= 1 and float(ret) == pytest.approx(float(steps))  # CartPole pays +1 per step
+
+
+@pytest.mark.parametrize(
+    "preset, words",
+    [
+        # an untrained mountain car never reaches the flag: the player stops it at 500 of its 999 steps
+        pytest.param(
+            "mountaincar-continuous",
+            "500 steps (cut short: the environment's own limit is 999), return {:.1f} (the environment's own rewards, as in the return chart)",
+            id="cut-short",
+        ),
+        pytest.param(
+            "pendulum-discrete", "200 steps, return {:.1f} (rewards are the environment's divided by 10, as in the return chart)", id="scaled"
+        ),
+    ],
+)
+def test_a_played_episodes_caption_gives_its_return_its_units_and_any_cut(at, preset, words):
+    from ppo_core.lesson import play_episode
+
+    cfg = PRESETS[preset]
+    agent = agent_for(cfg)
+    ref = play_episode(cfg, agent, max_steps=500)  # the page plays seed 0, actions sampled
+    at.selectbox(key="train_preset").set_value(preset).run()
+    at.file_uploader(key="train_upload").upload(f"{preset}.pt", checkpoint_bytes(agent.state_dict())).run()
+    at.button(key="train_play_loaded").click().run()
+    assert not at.exception
+    (caption,) = [c for el in at.get("image") for c in el.captions]
+    assert caption == words.format(ref["episode_return"])
