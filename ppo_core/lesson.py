@@ -21,6 +21,7 @@ __all__ = [
     "lesson_trainer",
     "lesson_rollout",
     "importance_sampling",
+    "importance_sampling_variance",
     "importance_sampling_sweep",
     "UpdateTrace",
     "trace_update",
@@ -59,13 +60,36 @@ def lesson_rollout(trainer: PPOTrainer, num_steps: int, skip: int = 0) -> Rollou
     return evaluate_rollout(trainer.agent, rollout)
 
 
+def importance_sampling_variance(shift: float, num_samples: int = 200) -> float:
+    """The exact variance of :func:`importance_sampling`'s estimate, from its closed form.
+
+    With x ~ p = N(0, 1), the weight w(x) = q(x)/p(x) = exp(s·x − s²/2) for q = N(s, 1), and the
+    estimate μ̂ = (1/n) Σ_i w(x_i)·x_i of E_q[x] = s:
+
+        p(x)·w(x)² = e^{s²} · N(x; 2s, 1)          (complete the square in the exponent)
+        E_p[w² x²] = e^{s²} · E_{N(2s,1)}[x²] = e^{s²} (1 + 4s²)
+        Var[μ̂]     = (E_p[w² x²] − (E_p[w x])²) / n = (e^{s²} (1 + 4s²) − s²) / n
+
+    It grows like e^{s²}: faster than exponentially in the distance between p and q.
+    """
+    s = float(shift)
+    return (np.exp(s * s) * (1.0 + 4.0 * s * s) - s * s) / num_samples
+
+
 def importance_sampling(shift: float, num_samples: int = 200, trials: int = 200, seed: int = 0) -> dict:
     """Estimate E_{x~q}[f(x)] with samples from p, weighted by q(x)/p(x).
 
     p = N(0, 1) is the policy that collected the data; q = N(shift, 1) the one we want to
     evaluate; f(x) = x, so the true value is ``shift``. Returns the samples and weights of one
-    trial, the estimate of every trial, and their mean and variance: the variance grows like
-    exp(shift²) as the two distributions part, which is why PPO keeps π_θ/π_θk near 1.
+    trial, the estimate of every trial, their mean, and two variances of an estimate:
+
+    - ``analytic_variance``: the exact one, :func:`importance_sampling_variance`;
+    - ``sampled_variance``: the sample variance (ddof=1) of the ``trials`` estimates.
+
+    The weights are heavy-tailed: most of the variance comes from rare samples far out on q's
+    side, which a few hundred trials seldom draw, so far from p the sampled variance falls well
+    below the exact one. The exact one grows like exp(shift²), which is why PPO keeps
+    π_θ/π_θk near 1.
     """
     gen = torch.Generator().manual_seed(seed)
     p, q = Normal(0.0, 1.0), Normal(float(shift), 1.0)
@@ -78,7 +102,8 @@ def importance_sampling(shift: float, num_samples: int = 200, trials: int = 200,
         "estimates": estimates.numpy(),
         "true_value": float(shift),
         "mean_estimate": float(estimates.mean()),
-        "variance": float(estimates.var()),
+        "analytic_variance": importance_sampling_variance(shift, num_samples),
+        "sampled_variance": float(estimates.var()),
         "max_weight_share": float((weights[0].max() / weights[0].sum())),
     }
 
@@ -411,18 +436,18 @@ def gae_limits(rollout: Rollout, gamma: float, env_index: int = 0, atol: float =
 def importance_sampling_sweep(shifts, num_samples: int = 200, trials: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
     """:func:`importance_sampling` at each shift of q = N(shift, 1) away from p = N(0, 1).
 
-    Returns arrays of the shifts' shape: ``shift``, ``variance`` (of the estimate over the
-    trials), ``mean_estimate`` and ``max_weight_share`` (largest weight / sum in one trial).
+    Returns arrays of the shifts' shape: ``shift``, ``analytic_variance`` (the exact variance of
+    an estimate), ``sampled_variance`` (the variance over the trials), ``mean_estimate`` and
+    ``max_weight_share`` (largest weight / sum in one trial).
     """
     runs = [importance_sampling(float(s), num_samples, trials, seed) for s in np.asarray(shifts, dtype=np.float64)]
     return {
         "shift": np.asarray(shifts, dtype=np.float64),
-        "variance": np.array([r["variance"] for r in runs]),
+        "analytic_variance": np.array([r["analytic_variance"] for r in runs]),
+        "sampled_variance": np.array([r["sampled_variance"] for r in runs]),
         "mean_estimate": np.array([r["mean_estimate"] for r in runs]),
         "max_weight_share": np.array([r["max_weight_share"] for r in runs]),
     }
-
-
 
 
 def play_episode(

@@ -59,7 +59,8 @@ def test_importance_sampling_follows_the_shift(at):
         ref = importance_sampling(shift)
         assert metric(at, "true value E_q[x]") == f"{shift:.2f}"
         assert metric(at, "mean of the 200 estimates") == f"{ref['mean_estimate']:.3f}"
-        assert metric(at, "variance of an estimate") == f"{ref['variance']:.3g}"
+        assert metric(at, "exact variance") == f"{ref['analytic_variance']:.3g}"
+        assert metric(at, "sampled variance") == f"{ref['sampled_variance']:.3g}"
         assert metric(at, "largest weight's share") == f"{ref['max_weight_share']:.1%}"
         weights, histogram, sweep = (named_datasets(c) for c in at.get("vega_lite_chart"))  # in page order
         points = weights["points"]
@@ -70,15 +71,23 @@ def test_importance_sampling_follows_the_shift(at):
         assert sweep["highlight"]["shift"].tolist() == [shift]
     # At shift 0 every weight is exactly 1; at shift 2 the spread has exploded.
     assert np.all(importance_sampling(0.0)["weights"] == 1.0)
-    assert importance_sampling(2.0)["variance"] > 100 * importance_sampling(0.0)["variance"]
+    assert importance_sampling(2.0)["sampled_variance"] > 100 * importance_sampling(0.0)["sampled_variance"]
+    assert importance_sampling(2.0)["analytic_variance"] > 100 * importance_sampling(0.0)["analytic_variance"]
 
 
-def test_variance_curve_is_the_sweep(at):
-    sweep = named_datasets(at.get("vega_lite_chart")[2])
+def test_variance_curves_are_the_sweep_exact_and_sampled(at):
+    chart = at.get("vega_lite_chart")[2]
+    sweep = named_datasets(chart)
     ref = importance_sampling_sweep(np.arange(13) * 0.25)
     np.testing.assert_allclose(sweep["series"]["shift"], ref["shift"])
-    np.testing.assert_allclose(sweep["series"]["variance"], ref["variance"], rtol=1e-12)
-    assert np.all(np.diff(ref["variance"]) > 0)  # it only grows as q moves away
+    # The legend names each curve by its column: the formula's and the 200 estimates'.
+    np.testing.assert_allclose(sweep["series"]["exact (formula)"], ref["analytic_variance"], rtol=1e-12)
+    np.testing.assert_allclose(sweep["series"]["sampled (200 estimates)"], ref["sampled_variance"], rtol=1e-12)
+    assert np.all(np.diff(ref["sampled_variance"]) > 0)  # it only grows as q moves away
+    assert np.all(np.diff(ref["analytic_variance"]) > 0)
+    assert '"type": "log"' in chart.proto.spec and "exact (formula)" in chart.proto.spec
+    caption = next(c.value for c in at.caption if c.value.startswith("The variance of an estimate at every shift"))
+    assert f"{ref['sampled_variance'][-1]:,.0f} against {ref['analytic_variance'][-1]:,.0f} at shift 3" in caption
 
 
 def test_predict_then_reveal(at):
@@ -86,5 +95,7 @@ def test_predict_then_reveal(at):
     assert at.warning and "Far more than ×4" in at.warning[0].value
     at.radio(key="predict/loop_is").set_value("Far more than ×4").run()
     assert at.success and at.success[0].value.startswith("Right")
-    ref = importance_sampling_sweep([1.0, 2.0])["variance"]
-    assert f"{ref[0]:.3g}" in at.markdown[-1].value and f"{ref[1]:.3g}" in at.markdown[-1].value
+    ref = importance_sampling_sweep([1.0, 2.0])
+    exact, sampled = ref["analytic_variance"], ref["sampled_variance"]
+    assert f"the exact variance goes from {exact[0]:.3g} to {exact[1]:.3g}, about ×{exact[1] / exact[0]:.0f}" in at.markdown[-1].value
+    assert f"{sampled[0]:.3g} and {sampled[1]:.3g}" in at.markdown[-1].value

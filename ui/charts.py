@@ -361,33 +361,43 @@ def histogram_chart(
     return spec
 
 
+LOG_SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c"]
+
+
 @functools.lru_cache(maxsize=64)
-def _log_scale_template(x: str, y: str, x_title: str, y_title: str, height: int) -> dict:
+def _log_scale_template(x: str, ys: tuple[str, ...], x_title: str, y_title: str, height: int) -> dict:
+    # The data stay wide (one column per curve) and Vega-Lite folds them into (series, value).
+    color = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(ys), range=LOG_SERIES_COLORS[: len(ys)]), legend=alt.Legend(orient="bottom"))
     enc = {
         "x": alt.X(f"{x}:Q", title=x_title),
-        "y": alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log")),
-        "tooltip": [alt.Tooltip(f"{x}:Q"), alt.Tooltip(f"{y}:Q", format=".4g")],
+        "y": alt.Y("value:Q", title=y_title, scale=alt.Scale(type="log")),
+        "color": color,
+        "tooltip": [alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"), alt.Tooltip("value:Q", format=".4g")],
     }
-    line = alt.Chart(alt.Data(name="series")).mark_line(point=True, color="#1f77b4").encode(**enc)
-    point = alt.Chart(alt.Data(name="highlight")).mark_point(size=180, filled=True, color="#d62728").encode(**enc)
+    fold = {"fold": list(ys), "as_": ["series", "value"]}
+    line = alt.Chart(alt.Data(name="series")).transform_fold(**fold).mark_line(point=True).encode(**enc)
+    highlight_enc = {k: v for k, v in enc.items() if k != "color"}
+    point = alt.Chart(alt.Data(name="highlight")).transform_fold(**fold).mark_point(size=180, filled=True, color="#d62728").encode(**highlight_enc)
     return alt.layer(line, point).properties(height=height).to_dict()
 
 
 def log_scale_chart(
     df: pd.DataFrame,
     x: str,
-    y: str,
+    ys: str | list[str],
     *,
     x_title: str,
     y_title: str,
     highlight: float | None = None,
     height: int = 240,
 ) -> dict:
-    """``y`` against ``x`` as a line with points on a logarithmic y axis, as a Vega-Lite spec
-    (dataset ``series``); the row whose ``x`` is nearest ``highlight`` (the slider's current
-    setting) is also drawn as a large red point (dataset ``highlight``, empty without one)."""
-    spec = copy.deepcopy(_log_scale_template(x, y, x_title, y_title, height))
-    series = df[[x, y]].reset_index(drop=True)
+    """Each column of ``ys`` against ``x`` as a line with points on a logarithmic y axis, one
+    colour per column with its name in the legend, as a Vega-Lite spec (dataset ``series``: the
+    ``x`` and ``ys`` columns). The row whose ``x`` is nearest ``highlight`` (the slider's current
+    setting) is also drawn as large red points (dataset ``highlight``, empty without one)."""
+    ys = (ys,) if isinstance(ys, str) else tuple(ys)
+    spec = copy.deepcopy(_log_scale_template(x, ys, x_title, y_title, height))
+    series = df[[x, *ys]].reset_index(drop=True)
     if highlight is None or not len(series):
         current = series.iloc[:0]
     else:
