@@ -157,10 +157,12 @@ with st.spinner("Collecting a batch and running one update…"):
 trace, table = view["trace"], view["table"]
 cfg = PRESETS[preset]
 epochs_run = len(trace.ratios) - 1
+# The step size the optimizer used; with anneal_lr the warm-up updates have lowered it.
+annealed = f" (annealed from the configured {cfg.learning_rate:g}: anneal_lr lowers it every update)" if trace.learning_rate != cfg.learning_rate else ""
 st.caption(
     f"Batch: {len(trace.batch)} samples ({cfg.num_envs} environments × {cfg.num_steps} steps); "
     f"K = {cfg.update_epochs} epochs of {cfg.num_minibatches} minibatch(es) of {cfg.minibatch_size}; "
-    f"Adam step size {cfg.learning_rate:g}, ε = {trace.eps:g}, c_v = {cfg.vf_coef:g}, c_e = {cfg.ent_coef:g}."
+    f"Adam step size {trace.learning_rate:.4g}{annealed}, ε = {trace.eps:g}, c_v = {cfg.vf_coef:g}, c_e = {cfg.ent_coef:g}."
 )
 
 st.markdown("Every minibatch step descends on one loss that holds both halves of the update:")

@@ -120,6 +120,7 @@ class UpdateTrace:
     values: list[np.ndarray] = field(default_factory=list)  # V(s_t) after k epochs
     epoch_stats: list[dict] = field(default_factory=list)  # mean minibatch stats of epoch k+1
     clipped_in_epoch: list[np.ndarray] = field(default_factory=list)  # samples whose gradient the clip stopped
+    learning_rate: float = float("nan")  # Adam's step size in this update (annealed, not the configured one)
 
     @property
     def returns(self) -> np.ndarray:
@@ -157,6 +158,8 @@ def trace_update(trainer: PPOTrainer, batch: Batch | None = None) -> UpdateTrace
         snapshot()
 
     snapshot()
+    # Read from the optimizer itself: with anneal_lr the trainer lowers it from update to update.
+    trace.learning_rate = float(trainer.optimizer.param_groups[0]["lr"])
     trainer.update(batch, on_epoch=on_epoch, on_minibatch=on_minibatch)
     return trace
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ppo_core import (
+    PRESETS,
     approx_kl,
     clip_binds,
     clip_fraction,
@@ -161,3 +162,30 @@ def test_stepping_epochs_keeps_every_chart_spec(at, trace):
         assert all(len(frames) for _, frames in charts(at).values())
     for name in CHARTS:
         assert specs[k - 1][name] == specs[k][name], name
+
+
+def test_trace_records_the_step_size_adam_used():
+    # Watch every optimizer.step() of the traced update and read the step size it is called with.
+    trainer = lesson_trainer("cartpole", seed=0, warmup_updates=5)
+    used = []
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda *a, **k: (used.append(trainer.optimizer.param_groups[0]["lr"]), step(*a, **k))[1]
+    trace = trace_update(trainer)
+    trainer.close()
+    assert len(used) == trainer.config.update_epochs * trainer.config.num_minibatches
+    assert set(used) == {trace.learning_rate}
+    assert trace.learning_rate < trainer.config.learning_rate  # anneal_lr has lowered it during the warm-up
+
+
+@pytest.mark.parametrize("warmup", [0, 5])
+def test_caption_shows_the_step_size_the_update_used(at, warmup):
+    cfg = PRESETS["cartpole"]
+    traced = trace_update(lesson_trainer("cartpole", seed=0, warmup_updates=warmup))
+    at.radio(key="update_warmup").set_value(warmup).run()
+    assert not at.exception
+    (caption,) = [c.value for c in at.caption if c.value.startswith("Batch: ")]
+    if warmup:
+        assert f"Adam step size {traced.learning_rate:.4g} (annealed from the configured {cfg.learning_rate:g}: " in caption
+        assert f"{traced.learning_rate:.4g}" != f"{cfg.learning_rate:.4g}"
+    else:
+        assert f"Adam step size {cfg.learning_rate:.4g}, ε" in caption  # nothing annealed yet
