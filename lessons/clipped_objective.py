@@ -62,8 +62,8 @@ st.caption(
     "min keeps the worse, unclipped value, and its full gradient pulls it back."
 )
 
-st.subheader("The seed's worked examples")
-st.markdown("Seed 000 works two samples by hand with ε = 0.1. They are computed here with the ε above; set ε to 0.10 to reproduce them.")
+st.subheader("The worked examples of \"PPO from scratch\"")
+st.markdown("The \"PPO from scratch\" notebook works two samples by hand with ε = 0.1. They are computed here with the ε above; set ε to 0.10 to reproduce them.")
 rows = []
 for r, a in ((1.2, 0.5), (0.8, -0.5)):
     rows.append(

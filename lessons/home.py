@@ -1,4 +1,4 @@
-"""Home: the PPO loop as seed 000's pseudocode, each line linking to the page that teaches it."""
+"""Home: the PPO loop as the "PPO from scratch" notebook's pseudocode, each line linking to the page that teaches it."""
 
 import streamlit as st
 
@@ -27,5 +27,5 @@ st.progress(
     text=f"Predict, then reveal: {len(answers)} of {len(QUESTIONS)} answered"
     + (f", {right} right at the first try" if answers else " (one question on each page)"),
 )
-st.caption("Pseudocode after seed 000 (\"PPO from scratch\"), which follows OpenAI Spinning Up.")
+st.caption("Pseudocode after the \"PPO from scratch\" notebook, which follows OpenAI Spinning Up.")
 st.page_link("lessons/training.py", label="Then watch the whole loop run: 6 · Live training", icon=":material/rocket_launch:")

@@ -1,4 +1,4 @@
-"""The clipped objective (seed 000's worked examples, where the gradient flows), KL penalty, β rule."""
+"""The clipped objective (the worked examples of the "PPO from scratch" notebook, where the gradient flows), KL penalty, β rule."""
 
 import numpy as np
 import pytest

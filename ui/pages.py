@@ -1,4 +1,4 @@
-"""The lesson's pages, in the order of the PPO pseudocode (seed 000), with the line each teaches."""
+"""The lesson's pages, in the order of the PPO pseudocode of the "PPO from scratch" notebook, with the line each teaches."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ LESSONS = [
 # Every predict-then-reveal question of the lesson, for the count on the home page.
 QUESTIONS: tuple[str, ...] = tuple(q for page in LESSONS for q in page.questions)
 
-# The 8-line pseudocode of seed 000, each line with the page that teaches it (None: no page).
+# The 8-line pseudocode of the "PPO from scratch" notebook, each line with the page that teaches it (None: no page).
 PSEUDOCODE: list[tuple[str, str | None]] = [
     (r"Input: initial policy parameters $\theta_0$, initial value function parameters $\phi_0$", "lessons/loop.py"),
     (r"**for** $k = 0, 1, 2, \dots$ **do**", "lessons/loop.py"),
