@@ -140,7 +140,7 @@ result = importance_sampling(shift)
 m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("true value E_q[x]", f"{result['true_value']:.2f}")
 m2.metric("mean of the 200 estimates", f"{result['mean_estimate']:.3f}")
-m3.metric("exact variance", f"{result['analytic_variance']:.3g}", help="from the formula: (e^{s²}(1 + 4s²) − s²) / 200")
+m3.metric("exact variance", f"{result['analytic_variance']:.3g}", help="from the formula: (exp(s²)·(1 + 4s²) − s²) / 200")
 m4.metric("sampled variance", f"{result['sampled_variance']:.3g}", help="the variance of the 200 estimates in the histogram")
 m5.metric("largest weight's share", f"{result['max_weight_share']:.1%}", help="the largest of one batch's 200 weights, as a share of their sum")
 
@@ -170,7 +170,7 @@ at_3 = sweep.set_index("shift").loc[3.0]
 st.caption(
     "The variance of an estimate at every shift, on a logarithmic axis; the red points are the "
     "slider's shift. The exact curve, from the formula, bends upward even on a log scale: it grows "
-    "like e^{shift²}, faster than exponentially in the distance between the two distributions. "
+    "like $e^{s^2}$, faster than exponentially in the distance between the two distributions. "
     "The sampled curve, the variance of the 200 estimates, follows it near p and then falls "
     f"behind ({at_3[SAMPLED]:,.0f} against {at_3[EXACT]:,.0f} at shift 3): most of the variance "
     "comes from rare samples with huge weights, which 200 batches seldom draw. A spread that looks "
@@ -217,7 +217,7 @@ predict_then_reveal(
     "Far more than ×4",
     f"Here the exact variance goes from {exact[1.0]:.3g} to {exact[2.0]:.3g}, about ×{exact[2.0] / exact[1.0]:.0f} "
     f"(the 200 sampled estimates: {sampled[1.0]:.3g} and {sampled[2.0]:.3g}). "
-    "For two unit Gaussians the second moment of the weight is e^{shift²}, so each step away "
+    "For two unit Gaussians the second moment of the weight is $e^{s^2}$, so each step away "
     "multiplies the variance by more than the last one. Unbiased is not the same as usable: that is "
     "why PPO keeps π_θ close to the π_θk that collected the batch.",
 )
