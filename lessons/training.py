@@ -16,9 +16,10 @@ from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 from ui.compare import COMPARISONS, comparison_configs, comparison_reading, variant_name
 from ui.links import Param, restore
 from ui.model_io import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
-from ui.report import OBJECTIVES, config_json, diagnostics_frame, lab_report_zip, metrics_csv, metrics_frame, report_file_name
+from ui.report import config_json, diagnostics_frame, lab_report_zip, metrics_csv, metrics_frame, report_file_name
 from ui.runner import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
 from ui.widgets import predict_then_reveal, show_chart
+from views import training_controls
 
 FIRST_RECORD_WAIT_S = 1.0
 
@@ -41,65 +42,12 @@ def group(run: TrainingRun | None) -> list[TrainingRun]:
     return [r for r in runs() if r.group == run.group] if run.group else [run]
 
 
-# The hyperparameter controls, four to a row: (field, label, kind, low, high, step, format).
-# One table gives both the widgets and their query parameters (ui.links), so a link such as
-# /training?preset=cartpole&objective=none&seed=3 opens with those values.
-CONTROLS = [
-    ("clip_coef", "Clip range ε", "slider", 0.05, 0.5, 0.01, None),
-    ("objective", "Objective", "choice", None, None, None, None),
-    ("learning_rate", "Learning rate", "float", 1e-6, 1.0, 1e-4, "%.5f"),
-    ("seed", "Seed", "int", 0, 99_999, 1, None),
-    ("gamma", "Discount γ", "slider", 0.8, 0.999, 0.001, "%.3f"),
-    ("gae_lambda", "GAE λ", "slider", 0.0, 1.0, 0.01, None),
-    ("ent_coef", "Entropy coefficient", "float", 0.0, 1.0, 0.001, "%.3f"),
-    ("total_steps", "Step budget", "int", 1_000, 2_000_000, 10_000, None),
-    ("num_envs", "Environments", "int", 1, 64, 1, None),
-    ("num_steps", "Steps per rollout (each env)", "int", 1, 8192, 8, None),
-    ("update_epochs", "Epochs K", "int", 1, 100, 1, None),
-    ("num_minibatches", "Minibatches", "int", 1, 4096, 1, None),
-]
 PRESET_PARAM = Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset")
 STOP_PARAM = Param("train_stop_at_target", True, "bool", name="stop_at_target")
 
 
-def control_params(preset: str) -> list[Param]:
-    """The query parameters of the preset's controls (each preset keeps its own widget keys)."""
-    base = PRESETS[preset]
-    out = []
-    for name, _, kind, lo, hi, step, _ in CONTROLS:
-        key = f"train_{preset}_{name}"
-        if kind == "choice":
-            out.append(Param(key, base.objective, "choice", choices=tuple(OBJECTIVES), name=name))
-        else:
-            out.append(Param(key, getattr(base, name), "int" if kind == "int" else "float", lo, hi, step=step if kind == "slider" else None, name=name))
-    return out
-
-
-def hyperparameters(preset: str) -> tuple[PPOConfig | None, str | None]:
-    """The controls, defaulting to the preset's values; returns (config, None) or (None, error)."""
-    values = {}
-    for i, (name, text, kind, lo, hi, step, fmt) in enumerate(CONTROLS):
-        if i % 4 == 0:
-            cols = st.columns(4)
-        col, key = cols[i % 4], f"train_{preset}_{name}"
-        if kind == "slider":
-            values[name] = col.slider(text, lo, hi, step=step, format=fmt, key=key)
-        elif kind == "choice":
-            values[name] = col.selectbox(text, list(OBJECTIVES), format_func=OBJECTIVES.get, key=key)
-        else:
-            value = col.number_input(text, lo, hi, step=step, format=fmt, key=key)
-            values[name] = int(value) if kind == "int" else value
-    try:
-        return PRESETS[preset].replace(**values), None
-    except ValueError as exc:
-        return None, str(exc)
-
-
 def label(cfg: PPOConfig, preset: str) -> str:
-    base = PRESETS[preset]
-    diffs = [f"{name}={getattr(cfg, name):g}" if isinstance(getattr(cfg, name), float) else f"{name}={getattr(cfg, name)}"
-             for name, *_ in CONTROLS if name not in ("seed", "total_steps")  # the seed is named anyway
-             if getattr(cfg, name) != getattr(base, name)]
+    diffs = training_controls.changed_settings(cfg, preset)
     return f"#{len(runs()) + 1} {preset} seed {cfg.seed}" + (f" ({', '.join(diffs)})" if diffs else " (preset)")
 
 
@@ -193,11 +141,11 @@ preset = st.selectbox(
     format_func=lambda p: f"{p} — {ENVIRONMENTS[PRESETS[p].env_id].title}, target {PRESETS[p].target_return:g}",
     key="train_preset",
 )
-notes = restore(control_params(preset), show_notes=False)
+notes = restore(training_controls.url_params(preset), show_notes=False)
 for note in notes:  # shown outside the collapsed expander, so a bad link is noticed
     st.warning(note, icon=":material/link_off:")
 with st.expander("Hyperparameters (defaults are the preset's tuned values)", expanded=False):
-    cfg, error = hyperparameters(preset)
+    cfg, error = training_controls.draw(preset)
 st.toggle(
     "Stop when the target is reached", key="train_stop_at_target",
     help="The run ends at its first update whose mean return reaches the target, which frees its "

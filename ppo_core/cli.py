@@ -10,41 +10,29 @@ import argparse
 import dataclasses
 import json
 import sys
-import typing
 
-from .config import PPOConfig
+from .config import PPOConfig, settings
 from .presets import PRESETS
 from .trainer import PPOTrainer, TrainingDiverged
 
 
-def _parse_override(cfg: PPOConfig, text: str) -> tuple[str, object]:
-    """'field=value' -> (field, typed value), using the field's declared type."""
+def _parse_override(text: str, cls: type = PPOConfig) -> tuple[str, object]:
+    """'field=value' -> (field, typed value), parsed and checked by the field's declared Setting."""
     if "=" not in text:
         raise ValueError(f"--set {text!r}: expected FIELD=VALUE")
     name, raw = text.split("=", 1)
-    hints = typing.get_type_hints(PPOConfig)
-    if name not in hints:
-        raise ValueError(f"{name}: not a PPOConfig field")
-    current = getattr(cfg, name)
-    if raw.lower() in ("none", "null") and (current is None or "None" in str(hints[name])):
-        return name, None
-    if isinstance(current, bool):
-        if raw.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{name}: must be true or false; got {raw!r}")
-        return name, raw.lower() in ("true", "1")
-    if isinstance(current, tuple):
-        return name, tuple(int(x) for x in raw.split(","))
-    if isinstance(current, int):
-        try:
-            return name, int(raw)
-        except ValueError:
-            raise ValueError(f"{name}: must be an integer; got {raw!r}") from None
-    if isinstance(current, float) or current is None:
-        try:
-            return name, float(raw)
-        except ValueError:
-            raise ValueError(f"{name}: must be a number; got {raw!r}") from None
-    return name, raw
+    declared = settings(cls)
+    if name not in declared:
+        raise ValueError(f"{name}: not a PPOConfig field (one of {', '.join(declared)})")
+    return name, declared[name].parse(raw)
+
+
+def settings_help() -> str:
+    """Every field --set takes, with its allowed values and default (the parser's epilog)."""
+    lines = ["fields for --set FIELD=VALUE:"]
+    for name, s in settings(PPOConfig).items():
+        lines.append(f"  {name:<18} {s.help}; {s.allowed()} (default {s.default!r})")
+    return "\n".join(lines)
 
 
 def _fmt(x, spec: str) -> str:
@@ -65,7 +53,8 @@ def progress_line(rec: dict, total: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ppo_core", description="Train a PPO preset without the app.")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a preset and print one record per update")
+    train = sub.add_parser("train", help="train a preset and print one record per update",
+                           epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--preset", default="cartpole", help=f"one of: {', '.join(PRESETS)}")
     train.add_argument("--seed", type=int, default=None, help="seed (default: the preset's)")
     train.add_argument("--total-steps", type=int, default=None, help="environment steps (default: the preset's budget)")
@@ -78,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--preset: unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     cfg = PRESETS[args.preset]
     try:
-        changes: dict = dict(_parse_override(cfg, s) for s in args.set)
+        changes: dict = dict(_parse_override(s, type(cfg)) for s in args.set)
         if args.seed is not None:
             changes["seed"] = args.seed
         if args.total_steps is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ppo_core import PPOConfig
-from ui.report import OBJECTIVES, run_outcome
+from ui.report import run_outcome
 
 # What a comparison varies, as the page offers it: key -> (label, what each run is called).
 COMPARISONS = {
@@ -41,13 +41,15 @@ def comparison_configs(cfg: PPOConfig, kind: str, second_learning_rate: float | 
     raise ValueError(f"comparison: unknown kind {kind!r}; one of {', '.join(COMPARISONS)}")
 
 
+# How a comparison's run is named by its objective (the legend and the reading).
+VARIANT_NAMES = {"clip": "clipped, ε = {eps:g}", "none": "no clipping", "kl_penalty": "KL penalty"}
+
+
 def variant_name(cfg: PPOConfig, kind: str) -> str:
     """What tells a comparison's runs apart, in a few words ('ε = 0.2', 'no clipping', 'lr 0.001')."""
     if kind == "two_learning_rates":
         return f"lr {cfg.learning_rate:g}"
-    if cfg.objective == "clip":
-        return f"clipped, ε = {cfg.clip_coef:g}"
-    return OBJECTIVES[cfg.objective].split(",")[0].split(" (")[0]
+    return VARIANT_NAMES[cfg.objective].format(eps=cfg.clip_coef, kl_target=cfg.kl_target)
 
 
 def comparison_reading(names: Sequence[str], records: Sequence[Sequence[dict]], target: float, budgets: Sequence[int]) -> str:

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ppo_core import ENVIRONMENTS, PRESETS, RETURN_WINDOW, PPOConfig
+from ppo_core.config import settings
 from ppo_core.trainer import target_reached
 from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 
@@ -76,30 +77,12 @@ DIAGNOSTICS = {
     "explained_variance": "explained variance",
     "learning_rate": "learning rate",
 }
-OBJECTIVES = {"clip": "clipped (L^CLIP)", "kl_penalty": "KL penalty, adaptive β", "none": "no clipping (r·A)"}
-
-# Always listed in the settings table, with a reader's name; any other PPOConfig field appears
-# too when a run changed it from its preset.
-KEY_SETTINGS = {
-    "objective": "objective",
-    "clip_coef": "clip range ε",
-    "learning_rate": "learning rate",
-    "gamma": "discount γ",
-    "gae_lambda": "GAE λ",
-    "update_epochs": "epochs K",
-    "num_minibatches": "minibatches",
-    "num_steps": "steps per rollout (each env)",
-    "num_envs": "environments",
-    "total_steps": "step budget",
-    "ent_coef": "entropy coefficient",
-    "seed": "seed",
-}
-# Short names for the per-run folder names of a comparison.
-_SLUG_NAMES = {
-    "objective": "obj-", "clip_coef": "eps", "learning_rate": "lr", "gamma": "gamma", "gae_lambda": "lambda",
-    "update_epochs": "K", "num_minibatches": "mb", "num_steps": "T", "num_envs": "N", "ent_coef": "ent",
-    "total_steps": "budget",
-}
+# The reader's names of settings and objectives, and the short names in a comparison's folder
+# names, all from the settings PPOConfig declares. The settings the training page shows are
+# always listed in the settings table; any other field appears when a run changed it.
+SETTINGS = settings(PPOConfig)
+OBJECTIVES = SETTINGS["objective"].choices
+KEY_SETTINGS = {name: s.in_text for name, s in SETTINGS.items() if s.control}
 PNG_SCALE = 2
 RETURN_CHART_WIDTH = 640  # px before scaling; the page stretches the chart to its column instead
 
@@ -330,7 +313,7 @@ def _folder(i: int, run: _Run) -> str:
         if name in ("seed", "stop_at_target"):  # the seed is named above; stopping changes no result
             continue
         value = getattr(run.config, name)
-        parts.append(f"{_SLUG_NAMES.get(name, name)}{_fmt(value) if not isinstance(value, str) else value}")
+        parts.append(f"{SETTINGS[name].short or name}{_fmt(value) if not isinstance(value, str) else value}")
     slug = re.sub(r"[^A-Za-z0-9._-]+", "", "_".join(parts).replace(",", ""))[:60].strip("._-")
     return f"run-{i}_{slug}"
 
@@ -454,7 +437,7 @@ def _summary(runs: list[_Run], title: str | None, extra: dict[str, list[str]]) -
         for name in names:
             value, default = getattr(run.config, name), getattr(base, name)
             shown = _setting(name, value)
-            rows.append([KEY_SETTINGS.get(name, name), f"**{shown}**" if value != default else shown, _setting(name, default)])
+            rows.append([SETTINGS[name].in_text, f"**{shown}**" if value != default else shown, _setting(name, default)])
         lines += _table(["setting", "this run", "preset default"], rows)
         lines += ["", "Bold: changed from the preset.", "", "## Outcomes", ""]
         lines += [f"- {s}" for s in _outcome_sentences(run, out)]
@@ -466,7 +449,7 @@ def _summary(runs: list[_Run], title: str | None, extra: dict[str, list[str]]) -
         rows = [["preset", *[r.preset or "none" for r in runs]]]
         for name in names:
             values = [getattr(r.config, name) for r in runs]
-            row = [KEY_SETTINGS.get(name, name)]
+            row = [SETTINGS[name].in_text]
             for r, v in zip(runs, values):
                 shown = _setting(name, v)
                 row.append(f"**{shown}**" if v != getattr(r.base, name) else shown)

@@ -1,0 +1,88 @@
+"""The training page's hyperparameter controls, derived from the settings PPOConfig declares.
+
+Each control, its range, step and label, and its query parameter come from the field's
+``Setting`` (ppo_core.config): a field declared with ``control=...`` appears here, in the URL
+and in every lab report, with no other edit.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ppo_core import PRESETS, PPOConfig
+from ppo_core.config import BoundSetting, settings
+from ui.links import Param
+
+PER_ROW = 4
+
+
+def page_settings(cls: type = PPOConfig) -> dict[str, BoundSetting]:
+    """The settings the page shows, in declaration order."""
+    return {name: s for name, s in settings(cls).items() if s.control}
+
+
+def widget_key(preset: str, name: str) -> str:
+    return f"train_{preset}_{name}"  # each preset keeps its own values
+
+
+def _bounds(s: BoundSetting) -> tuple[float | None, float | None]:
+    """The inclusive range a widget (and a URL value) may take: an open bound moves in by one step."""
+    step = s.step or (1 if s.kind == "int" else 0.0)
+    low = None if s.low is None else s.low + (step if s.low_open else 0)
+    high = None if s.high is None else s.high - (step if s.high_open else 0)
+    if s.kind == "int":
+        low, high = (None if low is None else int(low)), (None if high is None else int(high))
+    return low, high
+
+
+def url_params(preset: str) -> list[Param]:
+    """The query parameters of the preset's controls (named by the fields)."""
+    base = PRESETS[preset]
+    out = []
+    for name, s in page_settings(type(base)).items():
+        key, default = widget_key(preset, name), getattr(base, name)
+        if s.choices is not None:
+            out.append(Param(key, default, "choice", choices=tuple(s.choices), name=name))
+        elif s.kind == "bool":
+            out.append(Param(key, default, "bool", name=name))
+        else:
+            low, high = _bounds(s)
+            out.append(Param(key, default, "int" if s.kind == "int" else "float", low, high,
+                             step=s.step if s.control == "slider" else None, name=name))
+    return out
+
+
+def draw(preset: str) -> tuple[PPOConfig | None, str | None]:
+    """The controls, PER_ROW to a row, defaulting to the preset's values (restored from the URL
+    by :func:`url_params` first). Returns (config, None), or (None, the reason it is invalid)."""
+    base = PRESETS[preset]
+    values = {}
+    for i, (name, s) in enumerate(page_settings(type(base)).items()):
+        if i % PER_ROW == 0:
+            cols = st.columns(PER_ROW)
+        col, key = cols[i % PER_ROW], widget_key(preset, name)
+        if s.control == "select":
+            values[name] = col.selectbox(s.title, list(s.choices), format_func=s.choices.get, key=key, help=s.help)
+        elif s.control == "toggle":
+            values[name] = col.toggle(s.title, key=key, help=s.help)
+        else:
+            low, high = _bounds(s)
+            widget = col.slider if s.control == "slider" else col.number_input
+            value = widget(s.title, low, high, step=s.step, format=s.fmt, key=key, help=s.help)
+            values[name] = int(value) if s.kind == "int" else float(value)
+    try:
+        return base.replace(**values), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def changed_settings(cfg: PPOConfig, preset: str) -> list[str]:
+    """'name=value' for each page setting (but the seed and the budget) that differs from the preset."""
+    base = PRESETS[preset]
+    out = []
+    for name in page_settings(type(cfg)):
+        value = getattr(cfg, name)
+        if name in ("seed", "total_steps") or value == getattr(base, name):
+            continue
+        out.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+    return out
