@@ -1,4 +1,4 @@
-"""The PPO loop (seed 000's pseudocode), one update at a time.
+"""The PPO loop (the pseudocode of the "PPO from scratch" notebook), one update at a time.
 
     for k = 0, 1, 2, ...                                  PPOTrainer.iterate()
         collect D_k with π_θk                             PPOTrainer.collect()
