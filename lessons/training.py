@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 
@@ -14,7 +15,7 @@ from ppo_core.lesson import play_episode
 from ppo_core.trainer import agent_for
 from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 from ui.compare import COMPARISONS, comparison_configs, comparison_reading, variant_name
-from ui.links import Param, restore
+from ui.links import Param, code_span, restore, shown_text
 from ui.model_io import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
 from ui.report import config_json, diagnostics_frame, lab_report_zip, metrics_csv, metrics_frame, report_file_name
 from ui.runner import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
@@ -330,14 +331,33 @@ upload = st.file_uploader(
     f"Load a saved model of the {preset} preset to watch it act (.pt, at most 2 MB)", type=["pt", "pth"], key="train_upload",
     max_upload_size=max(1, MAX_CHECKPOINT_BYTES // 2**20),  # the browser refuses a larger file before sending it
 )
+
+
+def checked_upload(data: bytes, preset: str) -> tuple[object | None, dict | None, str | None]:
+    """(agent, observation statistics, None) for a usable checkpoint, (None, None, why) otherwise.
+
+    The uploader keeps its file across reruns, and every click on the page reruns it: the
+    verdict is kept in the session by the file's content hash (and the preset it was checked
+    against), so a file is checked once, refused or not."""
+    key = (hashlib.sha256(data).hexdigest(), preset)
+    kept = st.session_state.get("train_upload_verdict")
+    if kept is None or kept[0] != key:
+        agent = agent_for(PRESETS[preset])
+        try:
+            verdict = (agent, load_checkpoint(data, agent), None)
+        except CheckpointError as exc:
+            verdict = (None, None, str(exc))
+        st.session_state["train_upload_verdict"] = kept = (key, verdict)
+    return kept[1]
+
+
 if upload is not None:
-    agent = agent_for(PRESETS[preset])
-    try:
-        stats = load_checkpoint(upload.getvalue(), agent)
-    except CheckpointError as exc:
-        st.error(f"Can't use {upload.name}: {exc}.")
+    file_name = code_span(shown_text(upload.name))  # a file's name is the uploader's text, not Markdown
+    agent, stats, refusal = checked_upload(upload.getvalue(), preset)
+    if refusal:
+        st.error(f"Can't use {file_name}: {refusal}.")
     else:
-        st.success(f"Loaded {upload.name}: its shapes match the {preset} preset's network.")
+        st.success(f"Loaded {file_name}: its shapes match the {preset} preset's network.")
         if st.button("Play one episode with the loaded model", key="train_play_loaded"):
             with st.spinner("Playing one episode…"):
                 st.session_state["train_loaded_animation"] = play_gif(PRESETS[preset].to_dict(), agent, stats, deterministic)

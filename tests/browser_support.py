@@ -43,23 +43,25 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    """`python -m streamlit run app.py` in a session of its own on 127.0.0.1; stop() ends the group."""
+    """`python -m streamlit run app.py` in a session of its own on 127.0.0.1; stop() ends the group.
 
-    def __init__(self, log_path: Path, startup_timeout: float = 60.0, extra_args: list[str] = ()):
+    The command is the README's, with no flags: every setting comes from .streamlit/config.toml,
+    so the tests see what a class gets (no usage statistics, viewer toolbar, …). Only the port (a
+    free one: several servers run at once) and the loopback address (nothing outside the machine
+    reaches a test server) differ, and they are passed as Streamlit's environment variables, which
+    the config file does not set. Other STREAMLIT_* variables of the caller's shell are dropped, for
+    the same reason. ``cwd``: another app folder (with its own .streamlit/config.toml);
+    ``extra_args``: flags for the load scripts' experiments, never for the tests."""
+
+    def __init__(self, log_path: Path, startup_timeout: float = 60.0, extra_args: list[str] = (), cwd: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
         self._log = self.log_path.open("w+")
-        cmd = [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.headless", "true",
-            "--server.port", str(self.port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-            *extra_args,
-        ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.command = [sys.executable, "-m", "streamlit", "run", "app.py", *extra_args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+        env.update(STREAMLIT_SERVER_PORT=str(self.port), STREAMLIT_SERVER_ADDRESS="127.0.0.1")
+        self.proc = subprocess.Popen(self.command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait_healthy(startup_timeout)
         except BaseException:

@@ -12,6 +12,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives the app in headless Chromium")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _exception_details_in_test_reports():
+    """AppTests run in this process with the project's .streamlit/config.toml, whose
+    showErrorDetails = "type" keeps an exception's message and traceback off the page; a failing
+    test's report needs them. (Streamlit reads STREAMLIT_* variables only through its command
+    line, so this is set here; the browser tests' servers keep the file's value.)"""
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     import torch

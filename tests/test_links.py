@@ -59,10 +59,21 @@ def notes(at) -> list[str]:
         (Param("x", False, "bool"), "1", True),
         (Param("x", True, "bool"), "false", False),
         (Param("x", True, "bool"), "Off", False),
+        (Param("x", 0.0, "float", 0.0, 1.0, step=0.6), "1", 1.0),  # the grid's 1.2 lies past the end: the end
+        (Param("x", 0.02, "float", 0.0, 0.2), "-0", 0.0),
     ],
 )
 def test_param_parses_good_values(param, raw, expected):
     assert param.parse(raw) == expected
+
+
+@pytest.mark.parametrize("param", [Param("x", 0.02, "float", 0.0, 0.2), Param("x", 0.5, "float", -1.0, 1.0, step=0.25), Param("x", 1, "int", -3, 3)])
+def test_minus_zero_is_never_written_back(param):
+    """A link's -0 gives 0, and the URL is written back as 0."""
+    from ui.links import format_value
+
+    value = param.parse("-0")
+    assert value == 0 and format_value(param, value) == "0" and format_value(param, -0.0) == "0"
 
 
 @pytest.mark.parametrize(
@@ -78,6 +89,14 @@ def test_param_parses_good_values(param, raw, expected):
         (Param("x", 3, "int", 0, 10), "1e400", "not a finite number"),
         (Param("x", "a", "choice", choices=["a", "b"]), "c", "not one of the choices"),
         (Param("x", False, "bool"), "maybe", "not a yes/no value"),
+        # the range is checked before the step's arithmetic: 1e307 / 0.01 would overflow
+        (Param("x", 0.2, "float", 0.05, 0.5, step=0.01), "1e307", "out of range"),
+        (Param("x", 0.2, "float", 0.05, 0.5, step=0.01), "-1e307", "out of range"),
+        (Param("x", 0.2, "float", 0.05, 0.5, step=0.01), "0.5004", "out of range"),  # not snapped back into range
+        (Param("x", 3, "int", 0, 10), "1e307", "out of range"),
+        (Param("x", 0.5, "float", step=1e-300), "1e15", "out of range"),  # unbounded, yet too many steps
+        (Param("x", 0, "int"), "1e16", "out of range"),  # past 2**53, where a number widget stops holding integers
+        (Param("x", 0.2, "float", 0.05, 0.5, step=0.01), "`[x](http://evil/)`", "not a number"),
     ],
 )
 def test_param_rejects_bad_values(param, raw, reason):

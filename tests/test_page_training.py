@@ -473,7 +473,7 @@ def test_the_uploader_refuses(at, name, data, words):
     at.file_uploader(key="train_upload").upload(name, data).run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and errors[0].startswith(f"Can't use {name}: ") and words in errors[0], errors
+    assert len(errors) == 1 and errors[0].startswith(f"Can't use `{name}`: ") and words in errors[0], errors  # the name as a code span: plain text
     assert not at.success and not [b for b in at.button if b.key == "train_play_loaded"]
 
 
@@ -491,7 +491,7 @@ def test_a_finished_runs_model_plays_and_loads_back_through_the_uploader(at):
 
     at.file_uploader(key="train_upload").upload("cartpole.pt", model).run()
     assert not at.exception and not at.error
-    assert at.success[-1].value.startswith("Loaded cartpole.pt")
+    assert at.success[-1].value.startswith("Loaded `cartpole.pt`")
     at.button(key="train_play_loaded").click().run()
     assert not at.exception
     captions = [c for el in at.get("image") for c in el.captions]

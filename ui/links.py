@@ -32,6 +32,7 @@ on another value (the PPO update page's epoch slider).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,10 @@ STATE = "_links"  # session_state key of this module's bookkeeping
 PRESENT = "present"  # session flag and query parameter of presenter mode
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
+# Beyond 2**53 a browser's number widget no longer holds a whole number exactly (JavaScript's
+# Number.MAX_SAFE_INTEGER), so no control here accepts it, bounded or not.
+MAX_MAGNITUDE = 2.0**53
+NOTE_VALUE_CHARS = 40  # a link's value is cut to this length in a note: a URL's can be thousands long
 
 
 @dataclass(frozen=True)
@@ -117,18 +122,37 @@ class Param:
             number = float(text)
         except ValueError:
             raise ValueError("is not a number") from None
+        # The range is checked before any arithmetic: 1e307 / step is infinite, and round() of
+        # infinity raises OverflowError, not the ValueError that gives a note.
         if not math.isfinite(number):
             raise ValueError("is not a finite number")
-        if self.kind == "int":
-            if not number.is_integer():
-                raise ValueError("is not a whole number")
-            number = int(number)
-        elif self.step:
-            base = self.lo or 0.0
-            number = round(base + round((number - base) / self.step) * self.step, 10)
-        if (self.lo is not None and number < self.lo) or (self.hi is not None and number > self.hi):
+        if self.kind == "int" and not number.is_integer():
+            raise ValueError("is not a whole number")
+        if (self.lo is not None and number < self.lo) or (self.hi is not None and number > self.hi) or abs(number) > MAX_MAGNITUDE:
             raise ValueError("is out of range")
+        number += 0.0  # -0.0 becomes 0.0: the URL is written back from this value, and "-0" is no value to show
+        if self.kind == "int":
+            return int(number)
+        if self.step:
+            base = self.lo if self.lo is not None else 0.0
+            steps = (number - base) / self.step
+            if not math.isfinite(steps):  # a tiny step on an unbounded side
+                raise ValueError("is out of range")
+            number = round(base + round(steps) * self.step, 10) + 0.0
+            # the grid's nearest point may lie a rounding past an end that is not on the grid
+            number = min(number, self.hi) if self.hi is not None else number
+            number = max(number, self.lo) if self.lo is not None else number
         return number
+
+    def read(self, raw: str) -> tuple[Any, str | None]:
+        """What a URL parameter gives the control: ``(value, None)`` for an allowed value, else
+        ``(default, note)`` with the note to show on the page (Markdown whose only markup is the
+        code span holding the URL's text, see :func:`bad_value_note`)."""
+        try:
+            return self.parse(raw), None
+        except ValueError as why:
+            default = self.default_value()
+            return default, bad_value_note(self, raw, str(why), default)
 
 
 def format_value(param: Param, value: Any) -> str:
@@ -138,8 +162,43 @@ def format_value(param: Param, value: Any) -> str:
     if param.kind == "int":
         return str(int(value))
     if param.kind == "float":
-        return format(float(value), ".10g")
+        return format(float(value) + 0.0, ".10g")  # + 0.0: never "-0"
     return str(value)
+
+
+# -- a link's own text, shown on the page ----------------------------------------------------------
+def shown_text(text: str, limit: int = NOTE_VALUE_CHARS) -> str:
+    """Text from outside (a URL's value, a file's name) as a note quotes it: control characters
+    (a line break would end the note's Markdown paragraph) written as escapes, cut to ``limit``
+    characters with an ellipsis."""
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escaped if len(escaped) <= limit else escaped[:limit] + "…"
+
+
+def code_span(text: str) -> str:
+    """``text`` as a Markdown code span that shows it verbatim: nothing inside a code span is
+    Markdown or HTML (no link, image, emphasis, colour directive or formula), and the fence is a
+    run of backticks longer than any run in ``text``, so the text cannot close it. Call it on
+    :func:`shown_text`'s output: a code span cannot hold a line break.
+
+    Written by hand: Streamlit has no function that quotes text for its Markdown, and
+    backslash-escaping each character would still leave GFM's bare-URL autolinks live."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    # A backtick at an end would join the fence, so such text is padded with a space on both
+    # sides; CommonMark strips one space from each end of a span that has both, so text that
+    # starts and ends with a space is padded too, to keep its own.
+    pad = " " if text[:1] == "`" or text[-1:] == "`" or (text[:1] == " " and text[-1:] == " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def bad_value_note(param: Param, raw: str, why: str, default: Any) -> str:
+    """The note for a link's value that is not allowed: the parameter and its (cut) value, why,
+    what is allowed, and the default shown instead."""
+    return (
+        f"The link's parameter {code_span(param.param + '=' + shown_text(raw))} {why} (allowed: {param.allowed()}); "
+        f"showing the default, {format_value(param, default)}."
+    )
 
 
 @dataclass
@@ -188,7 +247,7 @@ def read_presenter_flag() -> None:
         set_presenter_mode(False)
     else:
         st.session_state[PRESENT + "_note"] = (
-            f"The link's parameter `{PRESENT}={raw}` is not allowed: use 1 or 0. Presenter mode is left as it was."
+            f"The link's parameter {code_span(PRESENT + '=' + shown_text(raw))} is not allowed: use 1 or 0. Presenter mode is left as it was."
         )
 
 
@@ -226,15 +285,9 @@ def restore(params: Sequence[Param], *, show_notes: bool = True) -> list[str]:
         raw = incoming[p.param]
         if apply and raw is not None:
             state.notes.pop(p.param, None)
-            try:
-                st.session_state[p.key] = p.parse(raw)
-            except ValueError as why:
-                default = p.default_value()
-                st.session_state[p.key] = default
-                state.notes[p.param] = (
-                    f"The link's parameter `{p.param}={raw}` {why} (allowed: {p.allowed()}); "
-                    f"showing the default, {format_value(p, default)}."
-                )
+            st.session_state[p.key], note = p.read(raw)
+            if note:
+                state.notes[p.param] = note
         elif p.key not in st.session_state:
             st.session_state[p.key] = p.default_value()
         state.params = [q for q in state.params if q.param != p.param] + [p]
