@@ -220,19 +220,27 @@ def live() -> None:
     before = [r.state for r in group(run)]
     for r in group(run):
         r.poll()
-    if any(r.state != b and r.state not in (RUNNING, PAUSED) for r, b in zip(group(run), before)):
-        st.rerun()  # a run ended: redraw the whole page so the buttons follow
+    if any(r.state != b for r, b in zip(group(run), before)):
+        st.rerun()  # a run started, got its core, or ended: redraw the whole page so the buttons follow
     target = PRESETS[run.preset].target_return
     last = run.records[-1] if run.records else {}
+    waiting = run.waiting_for  # 'start', 'resume', 'step' or None
+    position = sched.queue_position(run) if waiting else None
     state_text = {
-        QUEUED: f"waiting for a free core (position {sched.queue_position(run)} in the queue)",
+        QUEUED: f"waiting for a free core (position {position} in the queue)",
         RUNNING: "training", PAUSED: "paused", FINISHED: "finished", STOPPED: "stopped",
         DIVERGED: "stopped itself", FAILED: "failed",
     }[run.state]
+    if waiting in ("resume", "step"):
+        state_text = "waiting for a free core to " + ("resume" if waiting == "resume" else "take one update")
     if run.state == DIVERGED:
         st.error(f"The run diverged and stopped itself: {run.message}")
     elif run.state == FAILED:
-        st.error(f"The run failed: {run.message}")
+        n = len(run.records)
+        kept = f"The {n:,} update{'s' if n != 1 else ''} it sent are kept below" if n else "It had sent no update yet"
+        st.error(f"The run failed: {run.message}. {kept}; **Start** begins a new run.")
+    elif run.state == STOPPED and run.message:  # stopped by the server, not by the Stop button
+        st.warning(f"The run {run.message}.")
     elif run.state == FINISHED:
         (st.success if run.reached_target else st.warning)(
             f"Finished: {'target reached' if run.reached_target else 'the step budget ran out before the target'}."
@@ -243,6 +251,16 @@ def live() -> None:
     m[1].metric("Steps done", f"{last.get('global_step', 0):,}")
     m[2].metric("Steps per second", "—" if not last.get("sps") else f"{last['sps']:,.0f}")
     m[3].metric("State", state_text)
+    if position is not None:
+        busy, cores = len(sched.training()), sched.max_running
+        goes_on = {"start": "starts", "resume": "resumes", "step": "takes its update"}[waiting]
+        why = (f"Position {position} in the queue; {busy} run{' is' if busy == 1 else 's are'} training on this "
+               f"server's {cores} cores. A paused run leaves its core free: this one {goes_on} when a core frees "
+               "(a run pauses, stops or finishes) and the runs ahead of it in the queue have theirs.")
+        if sched.room_wanted and waiting == "start":
+            why += (f" The server also keeps at most {sched.max_paused} paused runs, each with its own process: "
+                    "the one paused longest is being stopped to make room.")
+        st.caption(why)
     budget = run.config["total_steps"]
     st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
     if len(group(run)) > 1:
@@ -251,7 +269,7 @@ def live() -> None:
         cfgs = [PPOConfig.from_dict(r.config) for r in members]
         st.markdown(comparison_reading([variant_name(c, kind) for c in cfgs], [r.records for r in members], target, [c.total_steps for c in cfgs]))
         st.caption("The metrics above are the first run's; " + ", ".join(
-            f"{r.label}: {r.state}" + (f" (queue {sched.queue_position(r)})" if r.state == QUEUED else "") for r in members[1:]
+            f"{r.label}: {r.state}" + (f" (queue {sched.queue_position(r)})" if r.waiting_for else "") for r in members[1:]
         ) + ".")
 
     same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records]

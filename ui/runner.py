@@ -2,17 +2,31 @@
 
 Streamlit reruns a page's script on every interaction, so a training loop on the script thread
 would freeze the page. Each run is a process of its own (spawned, lower priority than the
-server, one torch thread) that sends one record per update through a queue and obeys commands
-(pause, resume, step, stop) sent through another. The page polls :meth:`TrainingRun.poll` on a
-timer and redraws from the records it has.
+server, one torch thread) that sends one record per update through a pipe and obeys commands
+(pause, resume, step, stop) sent through another. A thread of the server reads each worker's
+pipe as the records come, so a worker never waits on a page; the page polls
+:meth:`TrainingRun.poll` on a timer and redraws from the records it has.
 
-A :class:`RunScheduler` (one per server process) starts at most ``max_running`` runs at once
-and queues the rest in order. Runs stop when their session ends: a watchdog thread asks the app
-(``session_alive``) whether each run's browser session is still connected and stops the runs
-of a session gone for ``disconnect_grace`` seconds (tab closed, page reloaded). Where the app
-cannot tell, it falls back to the heartbeat that :meth:`TrainingRun.poll` records and stops
-runs not polled for ``abandon_after`` seconds. A connected tab in the background (whose timers
-the browser slows down) keeps its run. A worker also exits by itself if the server goes away.
+A worker may die at any moment (the out-of-memory killer, a crash, ``kill -9``). Each pipe has
+a single writer: the server closes its copy of the worker's end once the worker has started, so
+a dead worker gives end-of-file on the reader even halfway through a message. The run then
+fails with the signal or exit code, keeps the records it received, and frees its core.
+
+A :class:`RunScheduler` (one per server process) lets at most ``max_running`` runs compute at
+once, one per core, and queues the rest first come, first served. A paused run holds no core:
+its process waits at no CPU and a queued run may start meanwhile; a paused run that resumes (or
+steps) while every core is busy waits its turn in the same queue. Each process holds ~300 MB,
+so paused runs are bounded too: one paused for ``pause_limit`` seconds (10 minutes) is stopped,
+and when a queued run needs a process while ``max_paused`` (8) paused runs keep theirs, the one
+paused longest is stopped. Live workers: at most ``max_running + max_paused`` plus one spare.
+
+Runs stop when their session ends: a watchdog thread asks the app (``session_alive``) whether
+each run's browser session is still connected and stops the runs of a session gone for
+``disconnect_grace`` seconds (tab closed, page reloaded). Where the app cannot tell, it falls
+back to the heartbeat that :meth:`TrainingRun.poll` records and stops runs not polled for
+``abandon_after`` seconds. A connected tab in the background (whose timers the browser slows
+down) keeps its run. A worker exits by itself when the server goes away (end-of-file on its
+command pipe, or a broken records pipe).
 
 No Streamlit in this module: the tests drive it directly.
 """
@@ -23,6 +37,7 @@ import importlib.machinery
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -38,26 +53,85 @@ QUEUED, RUNNING, PAUSED, FINISHED, STOPPED, DIVERGED, FAILED = (
     "queued", "running", "paused", "finished", "stopped", "diverged", "failed",
 )
 ACTIVE = (QUEUED, RUNNING, PAUSED)
+ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
+PAUSE_LIMIT_S = 600.0  # a run paused this long is stopped: its idle process still holds ~300 MB
+MAX_PAUSED = 8  # paused runs that keep a process while a queued run waits for one (~2.4 GB)
 _SPAWN_LOCK = threading.Lock()
 _NO_MAIN = types.ModuleType("__main__")
 _NO_MAIN.__spec__ = importlib.machinery.ModuleSpec("ui.runner.__main__", None)
 BATCH_POINTS = 400  # (ratio, advantage) samples sent per update for the clip plot
 
+# What a signal that ends a worker most likely means, for the page's message.
+_SIGNAL_MEANINGS = {
+    signal.SIGKILL: "killed, perhaps out of memory",
+    signal.SIGSEGV: "a crash inside a native library",
+    signal.SIGABRT: "aborted by a native library",
+    signal.SIGTERM: "ended by another process",
+}
+
+
+def exit_reason(exitcode: int | None) -> str:
+    """How a process ended, for a person: 'signal 9, SIGKILL — killed, perhaps out of memory'."""
+    if exitcode is None:
+        return "it closed its pipe but did not exit"
+    if exitcode < 0:
+        number = -exitcode
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"signal {number}, {name} — {_SIGNAL_MEANINGS.get(number) or signal.strsignal(number) or 'no description'}"
+    return f"exit code {exitcode}"
+
+
+def _duration(seconds: float) -> str:
+    """'10 minutes', '1 minute', '45 s': how long a run was paused, for its message."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
 
 def _state_dict_bytes(trainer) -> bytes:
-    """The checkpoint as bytes (parameters and observation statistics): tensors put on a queue
-    as they are would travel as shared-memory handles that die with the worker."""
+    """The checkpoint as bytes (parameters and observation statistics): tensors sent as they
+    are would travel as shared-memory handles that die with the worker."""
     from ui.model_io import checkpoint_bytes
 
     return checkpoint_bytes(trainer.agent.state_dict(), trainer.observation_stats())
 
 
-def _worker(records: mp.Queue, commands: mp.Queue, parent_pid: int) -> None:
+class _ServerGone(Exception):
+    """The server closed its end of a pipe (it has let the run go, or it died)."""
+
+
+def _worker(records, commands) -> None:
     """A worker process: import the heavy libraries, say it is ready, wait for a config, train.
 
+    ``records`` is the sending end of one pipe, ``commands`` the receiving end of another.
     Spawned ahead of need (the scheduler keeps one spare), so a run's first record does not
-    wait for a fresh interpreter to import torch. Never raises: failures become records.
+    wait for a fresh interpreter to import torch. Never raises: failures become records, and a
+    server that is gone ends the worker quietly.
     """
+    try:
+        _serve(records, commands)
+    except _ServerGone:
+        pass
+
+
+def _serve(records, commands) -> None:
+    def send(message: dict) -> None:
+        try:
+            records.send(message)
+        except OSError as exc:  # a broken pipe: nobody reads our records any more
+            raise _ServerGone from exc
+
+    def next_command(timeout: float):
+        """The next command, or None after ``timeout`` seconds without one."""
+        try:
+            return commands.recv() if commands.poll(timeout) else None
+        except (EOFError, OSError) as exc:  # the server closed its end, or died
+            raise _ServerGone from exc
+
     try:
         os.nice(10)  # the app server, at normal priority, stays responsive
     except OSError:
@@ -71,74 +145,84 @@ def _worker(records: mp.Queue, commands: mp.Queue, parent_pid: int) -> None:
     # Pay the one-time costs while idle: the first optimiser imports torch._dynamo (3.6 s here)
     # and the first environment its module; a run then starts training at once.
     PPOTrainer(PRESETS["cartpole"].replace(num_envs=1, num_steps=4, num_minibatches=1, total_steps=4)).close()
-    records.put({"event": "ready"})
-    while True:  # idle until given a run, or until the server goes away
-        if os.getppid() != parent_pid:
-            return
-        try:
-            msg = commands.get(timeout=0.5)
-        except queue.Empty:
-            continue
+    send({"event": "ready"})
+    while True:  # idle until given a run
+        msg = next_command(0.5)
         if msg == "stop":
             return
         if isinstance(msg, tuple) and msg[0] == "run":
             _, config, start_paused = msg
             break
+    # Commands received: the server counts the ones it sent, and frees the run's core once an
+    # "idle" record says every one of them has been read and the worker computes nothing.
+    seen = 1
 
     trainer = None
     try:
         trainer = PPOTrainer(PPOConfig.from_dict(config))
         rng = np.random.default_rng(0)
         paused, steps_allowed = start_paused, 0
-        records.put({"event": "started"})
+        send({"event": "started"})
+        if paused:
+            send({"event": "idle", "seen": seen})
         while not trainer.done:
-            if os.getppid() != parent_pid:  # the server died: nobody will read our records
-                return
-            try:
-                cmd = commands.get(timeout=0.1) if paused and steps_allowed == 0 else commands.get_nowait()
-            except queue.Empty:
-                cmd = None
-            if cmd == "stop":
-                records.put({"event": "model", "state_dict": _state_dict_bytes(trainer)})
-                records.put({"event": "stopped"})
-                return
-            if cmd == "snapshot":
-                records.put({"event": "model", "state_dict": _state_dict_bytes(trainer)})
-            elif cmd == "pause":
-                paused = True
-            elif cmd == "resume":
-                paused, steps_allowed = False, 0
-            elif cmd == "step":
-                steps_allowed += 1
+            cmd = next_command(0.5 if paused and steps_allowed == 0 else 0.0)
+            if cmd is not None:
+                seen += 1
+                if cmd == "stop":
+                    send({"event": "model", "state_dict": _state_dict_bytes(trainer)})
+                    send({"event": "stopped"})
+                    return
+                if cmd == "snapshot":
+                    send({"event": "model", "state_dict": _state_dict_bytes(trainer)})
+                elif cmd == "pause":
+                    paused = True
+                elif cmd == "resume":
+                    paused, steps_allowed = False, 0
+                elif cmd == "step":
+                    steps_allowed += 1
+                if paused and steps_allowed == 0:
+                    send({"event": "idle", "seen": seen})
             if paused and steps_allowed == 0:
                 continue
             record = trainer.train_one_update()
-            if steps_allowed:
-                steps_allowed -= 1
             batch = trainer.last_batch
             n = len(batch)
             idx = rng.choice(n, size=min(BATCH_POINTS, n), replace=False)
             record["batch_ratio"] = trainer.last_ratios[idx].astype(float).tolist()
             record["batch_advantage"] = normalize_advantages(batch.advantages).numpy()[idx].astype(float).tolist()
-            records.put({"event": "update", "record": record})
-        records.put({"event": "model", "state_dict": _state_dict_bytes(trainer)})
-        records.put({"event": "finished", "reached_target": trainer.reached_target})
+            send({"event": "update", "record": record})
+            if steps_allowed:
+                steps_allowed -= 1
+                if paused and steps_allowed == 0:
+                    send({"event": "idle", "seen": seen})
+        send({"event": "model", "state_dict": _state_dict_bytes(trainer)})
+        send({"event": "finished", "reached_target": trainer.reached_target})
     except TrainingDiverged as exc:
-        records.put({"event": "diverged", "message": str(exc)})
+        send({"event": "diverged", "message": str(exc)})
+    except _ServerGone:
+        raise
     except Exception as exc:  # noqa: BLE001 - reported to the page rather than lost in a log
-        records.put({"event": "failed", "message": f"{type(exc).__name__}: {exc}"})
+        send({"event": "failed", "message": f"{type(exc).__name__}: {exc}"})
     finally:
         if trainer is not None:
             trainer.close()
 
 
-class _WorkerProcess:
-    """A spawned worker with its two queues; idle until :meth:`assign` hands it a run."""
+_LAST_EVENTS = ("finished", "stopped", "diverged", "failed")
 
-    def __init__(self):
+
+class _WorkerProcess:
+    """A spawned worker, the two pipes to it, and the server thread that reads its records.
+
+    The reader thread puts each record in :attr:`inbox` for the run's page to take, and keeps
+    what the scheduler needs to know at any time: is the worker alive, is it computing."""
+
+    def __init__(self, target: Callable = _worker):
         ctx = mp.get_context("spawn")  # a fresh interpreter: no forked server threads or sockets
-        self.records, self.commands = ctx.Queue(), ctx.Queue()
-        self.process = ctx.Process(target=_worker, args=(self.records, self.commands, os.getpid()), daemon=True, name="ppo-worker")
+        records_in, records_out = ctx.Pipe(duplex=False)
+        commands_in, commands_out = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=target, args=(records_out, commands_in), daemon=True, name="ppo-worker")
         # Streamlit runs each script as a fake __main__ module whose __file__ is app.py, and a
         # spawned child re-runs its parent's __main__ before the target: every worker would run
         # the whole app (and die if the app starts a worker). multiprocessing skips a __main__
@@ -150,19 +234,78 @@ class _WorkerProcess:
                 self.process.start()
             finally:
                 sys.modules["__main__"] = saved
+        # The child has its own copies now. With ours closed each pipe has one writer, so when
+        # the worker dies, even halfway through a message, the reader gets end-of-file at once
+        # (an mp.Queue keeps both ends in both processes: its reader would wait forever).
+        records_out.close()
+        commands_in.close()
+        self._commands = commands_out
+        self._send_lock = threading.Lock()  # the page's thread and the watchdog may both send
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.sent = 0  # commands sent
+        self.idle_seen = -1  # the worker's last "idle" record: after how many commands
+        self.ended = False  # it has sent its last record
+        self.error = ""  # why its records could not be read, if that is how it ended
+        self.ready = threading.Event()  # torch imported, waiting for a run
+        self.gone = threading.Event()  # its records pipe is closed: the worker has exited
+        self._reader = threading.Thread(target=self._read, args=(records_in,), daemon=True, name=f"ppo-worker-{self.process.pid}-records")
+        self._reader.start()
+
+    def _read(self, records) -> None:
+        try:
+            while True:
+                msg = records.recv()
+                event = msg["event"]
+                if event == "ready":
+                    self.ready.set()
+                elif event == "idle":
+                    self.idle_seen = msg["seen"]
+                else:
+                    self.ended = self.ended or event in _LAST_EVENTS
+                    self.inbox.put(msg)
+        except (EOFError, OSError):
+            pass  # the worker exited or was killed ("got end of file during message")
+        except Exception as exc:  # noqa: BLE001 - unreadable data: the run fails, saying so
+            self.error = f"its records could not be read ({type(exc).__name__}: {exc})"
+        finally:
+            records.close()
+            self.gone.set()
+
+    @property
+    def usable(self) -> bool:
+        return not self.gone.is_set() and self.process.is_alive()
+
+    @property
+    def computing(self) -> bool:
+        """Training, or about to: until the worker has said it is idle after the last command."""
+        return self.usable and not self.ended and self.idle_seen != self.sent
+
+    def send(self, command) -> None:
+        with self._send_lock:
+            self.sent += 1
+            try:
+                self._commands.send(command)
+            except (OSError, ValueError):  # closed, or a broken pipe: the reader reports the end
+                pass
 
     def assign(self, config: dict, start_paused: bool) -> None:
-        self.commands.put(("run", config, start_paused))
+        self.send(("run", config, start_paused))
+
+    def close(self) -> None:
+        """Close the command pipe: a worker still running reads end-of-file and exits."""
+        with self._send_lock:
+            self._commands.close()
 
     def discard(self) -> None:
-        self.commands.put("stop")
+        self.send("stop")
+        self.close()
         self.process.join(2.0)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(1.0)
 
 
-@dataclass
+@dataclass(eq=False)
 class TrainingRun:
     """One run: its config, its state, the records received so far."""
 
@@ -181,23 +324,140 @@ class TrainingRun:
     group: str | None = None  # the runs of one comparison share it (the page's buttons act on all)
     _gone_since: float | None = None  # when the watchdog first found that session disconnected
     start_paused: bool = False
-    _pending_steps: int = 0  # 'step' commands received while queued
+    _pending_steps: int = 0  # 'step' commands waiting for a core (queued, or paused)
+    _wants_resume: bool = False  # paused, and asked to resume while every core was busy
+    _waiting_since: float | None = None  # its place in the queue for a core
+    _paused_since: float | None = None  # the last pause or step, for the pause limit
+    _stopping: bool = False
+    _worker: Any = None
     _process: Any = None
-    _records: Any = None
-    _commands: Any = None
     _scheduler: Any = None
+    # poll, send and stop may come from the page's thread and the watchdog at once. The
+    # scheduler takes a run's lock inside its own, so a run never calls the scheduler holding it.
+    _lock: Any = field(default_factory=threading.RLock, repr=False)
 
     # -- the page's side ----------------------------------------------------------------------
     def poll(self) -> list[dict]:
-        """Heartbeat, then take every record that arrived since the last poll."""
+        """Heartbeat, then take every record that arrived since the last poll. Never blocks on
+        the worker: its records are read as they come by the server's reader thread."""
         self.last_seen = time.monotonic()
         if self._scheduler is not None:
             self._scheduler.tick()
+        with self._lock:
+            return self._take_records()
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What the run waits for a free core to do: 'start', 'resume', 'step', or None."""
+        if self.state == QUEUED:
+            return "start"
+        if self.state == PAUSED and not self._stopping:
+            if self._wants_resume:
+                return "resume"
+            if self._pending_steps:
+                return "step"
+        return None
+
+    def send(self, command: str) -> None:
+        """'pause', 'resume', 'step', 'snapshot' or 'stop' (without waiting). Resume and step
+        take a core: with every core busy they wait their turn in the queue."""
+        with self._lock:
+            now = time.monotonic()
+            if self.state == QUEUED:
+                if command == "stop":
+                    self.state = STOPPED
+                elif command == "step":
+                    self.start_paused = True
+                    self._pending_steps += 1  # sent to the worker once it is launched, not dropped
+                return
+            worker = self._worker
+            if worker is None or self.state not in (RUNNING, PAUSED) or self._stopping:
+                return
+            if command == "pause":
+                if self.state == RUNNING:
+                    worker.send("pause")
+                self.state, self._wants_resume, self._paused_since = PAUSED, False, now
+                if not self._pending_steps:
+                    self._waiting_since = None
+            elif command in ("resume", "step") and self.state == PAUSED:
+                if command == "resume":
+                    self._wants_resume = True
+                else:
+                    self._pending_steps += 1
+                    self._paused_since = now
+                if self._waiting_since is None:
+                    self._waiting_since = now
+                if self._scheduler is None:
+                    self._grant()
+            elif command in ("stop", "snapshot"):
+                worker.send(command)
+                self._stopping = command == "stop"
+        if self._scheduler is not None:
+            self._scheduler.tick()  # a free core is granted at once
+
+    def snapshot(self, timeout: float = 5.0) -> bytes | None:
+        """The current policy as checkpoint bytes: asked of a live worker, else the last one kept."""
+        with self._lock:
+            asked = self.state in (RUNNING, PAUSED) and self._worker is not None and not self._stopping
+            version = self.model_version
+            if asked:
+                self._worker.send("snapshot")
+        deadline = time.monotonic() + timeout
+        while asked and self.model_version == version and time.monotonic() < deadline and self.state in (RUNNING, PAUSED):
+            time.sleep(0.05)
+            self.poll()
+        return self.model_state
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask the worker to stop and wait for it to send its model and exit; end it if it has
+        not within ``timeout`` seconds (then its latest model is lost)."""
+        with self._lock:
+            if self.state == QUEUED:
+                self.state = STOPPED
+            worker, proc = self._worker, self._process
+            if proc is None:
+                return
+            self._wants_resume, self._pending_steps, self._waiting_since = False, 0, None
+            if worker is not None and not self._stopping:
+                worker.send("stop")
+            self._stopping = True
+        # Waited for outside the lock, so the page may poll meanwhile. The reader thread keeps
+        # reading, so a worker sending a large model never waits on a full pipe.
+        if worker is not None:
+            worker.gone.wait(timeout)
+        else:
+            proc.join(timeout)
+        with self._lock:
+            if self._process is not proc:  # a poll meanwhile took the last record and reaped it
+                return
+            self._take_records()
+            if self._process is proc:  # it did not answer in time
+                self._reap()
+                if self.state in ACTIVE:
+                    self.state = STOPPED
+                    late = f"the training process did not answer within {timeout:g} s and was ended, so its latest model is not saved"
+                    self.message = f"{self.message}; {late}" if self.message else f"stopped: {late}"
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._process
+        return proc.pid if proc is not None else None
+
+    # -- under the run's lock ------------------------------------------------------------------
+    def _take_records(self) -> list[dict]:
+        worker = self._worker
+        if worker is None:
+            return []
+        gone = worker.gone.is_set()  # read first: once it is set, every record is in the inbox
         new = []
-        while self._records is not None:
+        while True:
             try:
-                msg = self._records.get_nowait()
-            except (queue.Empty, OSError, ValueError, AttributeError):  # AttributeError: reaped meanwhile
+                msg = worker.inbox.get_nowait()
+            except queue.Empty:
                 break
             event = msg["event"]
             if event == "update":
@@ -212,93 +472,23 @@ class TrainingRun:
             elif event in (STOPPED, DIVERGED, FAILED):
                 self.state = event
                 self.message = msg.get("message") or self.message
-        if self.state in (FINISHED, STOPPED, DIVERGED, FAILED) and self._process is not None:
+        if self.state in ENDED:
             self._reap()
-        elif self._process is not None and not self._process.is_alive() and self.state in (RUNNING, PAUSED):
-            self.state, self.message = FAILED, "the training process ended unexpectedly"
-            self._reap()
+        elif gone:  # no last record: it died (the records received so far are kept)
+            exitcode = self._reap()
+            self.state = FAILED
+            self.message = f"the training process ended unexpectedly ({exit_reason(exitcode)})" if not worker.error else f"the training process was ended: {worker.error}"
         return new
 
-    def send(self, command: str) -> None:
-        """'pause', 'resume', 'step' or 'stop'."""
-        if command == "stop" and self.state == QUEUED:
-            self.state = STOPPED
-            return
-        if self._commands is not None and self.state in (RUNNING, PAUSED):
-            self._commands.put(command)
-            if command == "pause":
-                self.state = PAUSED
-            elif command == "resume":
-                self.state = RUNNING
-            elif command == "step":
-                self.state = PAUSED
-        elif command == "step" and self.state == QUEUED:
-            self.start_paused = True
-            self._pending_steps += 1  # sent to the worker once it is launched, not dropped
-
-    def snapshot(self, timeout: float = 5.0) -> bytes | None:
-        """The current policy as checkpoint bytes: asked of a live worker, else the last one kept."""
-        if self.state in (RUNNING, PAUSED) and self._commands is not None:
-            version = self.model_version
-            self._commands.put("snapshot")
-            deadline = time.monotonic() + timeout
-            while self.model_version == version and time.monotonic() < deadline and self.state in (RUNNING, PAUSED):
-                time.sleep(0.05)
-                self.poll()
-        return self.model_state
-
-    def stop(self, timeout: float = 3.0) -> None:
-        """Ask the worker to stop; terminate it if it has not within ``timeout`` seconds."""
-        if self.state == QUEUED:
-            self.state = STOPPED
-        if self._process is None:
-            return
-        if self._process.is_alive():
-            try:
-                self._commands.put("stop")
-            except (OSError, ValueError):
-                pass
-            # Read while waiting: the worker exits only once its queue has written everything it
-            # sent (its model, the last records), and a full pipe would hold it until the timeout.
-            deadline = time.monotonic() + timeout
-            while (proc := self._process) is not None and proc.is_alive() and time.monotonic() < deadline:
-                self.poll_final()
-                proc.join(0.05)
-        self.poll_final()
-        if self.state in (RUNNING, PAUSED, QUEUED):
-            self.state = STOPPED
-        self._reap()
-
-    def poll_final(self) -> None:
-        if self._records is None:
-            return
-        saved, self._scheduler = self._scheduler, None
-        try:
-            self.poll()
-        finally:
-            self._scheduler = saved
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    # -- the scheduler's side ------------------------------------------------------------------
-    def _launch(self, worker: "_WorkerProcess") -> None:
-        self._process, self._records, self._commands = worker.process, worker.records, worker.commands
-        worker.assign(self.config, self.start_paused)
-        for _ in range(self._pending_steps):
-            worker.commands.put("step")
-        self._pending_steps = 0
-        self.state = PAUSED if self.start_paused else RUNNING
-
-    def _reap(self) -> None:
-        proc, self._process = self._process, None
+    def _reap(self) -> int | None:
+        """Forget the worker; end its process if it has not exited. Returns its exit code."""
+        proc, worker = self._process, self._worker
+        self._process = self._worker = None
+        self._stopping, self._wants_resume, self._pending_steps, self._waiting_since = False, False, 0, None
+        if worker is not None:
+            worker.close()  # a worker still running reads end-of-file and exits by itself
         if proc is None:
-            return
+            return None
         proc.join(0.5)
         if proc.is_alive():
             proc.terminate()
@@ -306,19 +496,40 @@ class TrainingRun:
         if proc.is_alive():
             proc.kill()
             proc.join(1.0)
-        for q in (self._commands,):
-            try:
-                q.close()
-            except (OSError, ValueError, AttributeError):
-                pass
-        # Read nothing more from a worker that is gone: one ended by terminate()/kill() may have
-        # been cut off halfway through writing a message, and get_nowait() would then wait
-        # forever for the rest (this process holds the pipe's write end too, so no EOF comes).
-        self._records = None
+        return proc.exitcode
+
+    def _holds_core(self) -> bool:
+        worker = self._worker
+        return worker is not None and worker.computing
+
+    # -- the scheduler's side (under the scheduler's lock) -------------------------------------
+    def _launch(self, worker: _WorkerProcess) -> None:
+        with self._lock:
+            self._process, self._worker = worker.process, worker
+            worker.assign(self.config, self.start_paused)
+            for _ in range(self._pending_steps):
+                worker.send("step")
+            self._pending_steps, self._waiting_since = 0, None
+            self.state = PAUSED if self.start_paused else RUNNING
+            self._paused_since = time.monotonic() if self.start_paused else None
+
+    def _grant(self) -> None:
+        """A core is free for this paused run: send the resume or the steps that waited for it."""
+        with self._lock:
+            if self.state != PAUSED or self._worker is None or self._stopping:
+                return
+            if self._wants_resume:
+                self._worker.send("resume")  # (it also cancels steps not yet taken)
+                self.state, self._paused_since = RUNNING, None
+            else:
+                for _ in range(self._pending_steps):
+                    self._worker.send("step")
+            self._wants_resume, self._pending_steps, self._waiting_since = False, 0, None
 
 
 class RunScheduler:
-    """At most ``max_running`` runs at once across every session of the server; FIFO for the rest."""
+    """At most ``max_running`` runs computing at once across every session of the server;
+    first come, first served for the rest (queued runs, and paused runs asked to resume or step)."""
 
     def __init__(
         self,
@@ -328,6 +539,8 @@ class RunScheduler:
         spare_idle_after: float = 60.0,
         disconnect_grace: float = 3.0,
         respare_after: float = 10.0,
+        pause_limit: float = PAUSE_LIMIT_S,
+        max_paused: int = MAX_PAUSED,
     ):
         self.max_running = max_running or os.cpu_count() or 2
         self.abandon_after = abandon_after
@@ -336,6 +549,8 @@ class RunScheduler:
         # A new spare imports torch (seconds of CPU): not while a just-started run is at its
         # first updates on the same cores, but this long after the last launch.
         self.respare_after = respare_after
+        self.pause_limit = pause_limit
+        self.max_paused = max_paused
         self._last_launch = -float("inf")
         # Set by the app: how many browser sessions are connected (None if it cannot tell), and
         # whether one session is still connected (None if it cannot tell).
@@ -345,56 +560,101 @@ class RunScheduler:
         self._runs: list[TrainingRun] = []
         self._spare: _WorkerProcess | None = None  # imported and waiting, for a fast start
         self._last_activity = time.monotonic()  # a page opened or polled: keep the spare warm
+        self.room_wanted = False  # the queue's first run waits for a process (max_paused), not a core
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, args=(watchdog_interval,), daemon=True, name="ppo-run-watchdog")
         self._watchdog.start()
 
     def submit(self, run: TrainingRun) -> TrainingRun:
         run._scheduler = self
-        run.last_seen = time.monotonic()
+        run.last_seen = run._waiting_since = time.monotonic()
         with self._lock:
             self._runs.append(run)
         self.tick()
         return run
 
+    def _waiting(self) -> list[TrainingRun]:
+        """The runs waiting for a core, in the order they began to wait."""
+        return sorted((r for r in self._runs if r.waiting_for), key=lambda r: r._waiting_since or r.created)
+
     def queue_position(self, run: TrainingRun) -> int | None:
-        """1 for the next run to start, None when the run is not waiting."""
+        """1 for the next run to get a core, None when the run is not waiting."""
         with self._lock:
-            waiting = [r for r in self._runs if r.state == QUEUED]
+            waiting = self._waiting()
         return waiting.index(run) + 1 if run in waiting else None
 
     def running(self) -> list[TrainingRun]:
+        """The runs with a process: training or paused."""
         with self._lock:
             return [r for r in self._runs if r.state in (RUNNING, PAUSED)]
 
+    def training(self) -> list[TrainingRun]:
+        """The runs holding a core: training, or taking the single update of a step."""
+        with self._lock:
+            return [r for r in self._runs if r._holds_core()]
+
     def tick(self) -> None:
-        """Forget ended runs; start queued runs while there is room."""
+        """A page polled: forget ended runs; give free cores to the waiting runs in order."""
         self._last_activity = time.monotonic()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        now = time.monotonic()
         with self._lock:
             self._runs = [r for r in self._runs if r.active]
-            busy = sum(r.state in (RUNNING, PAUSED) for r in self._runs)
-            for r in self._runs:
-                if busy >= self.max_running:
-                    break
+            if self._spare is not None and not self._spare.usable:  # died while idle: replaced below
+                self._spare.discard()
+                self._spare = None
+            holders = {r.id for r in self._runs if r._holds_core()}
+            self.room_wanted = False
+            for r in self._waiting():
+                if r._stopping:
+                    continue
+                if r.id not in holders and len(holders) >= self.max_running:
+                    break  # nobody overtakes the first in the queue
                 if r.state == QUEUED:
-                    worker, self._spare = self._spare or _WorkerProcess(), None
-                    r._launch(worker)
-                    self._last_launch = time.monotonic()
-                    busy += 1
-            if self._spare is None and busy < self.max_running and time.monotonic() - self._last_launch >= self.respare_after:
+                    if sum(x._process is not None for x in self._runs) >= self.max_running + self.max_paused:
+                        self.room_wanted = True  # the watchdog stops the run paused longest
+                        break
+                    r._launch(self._take_spare() or _WorkerProcess())
+                    self._last_launch = now
+                else:
+                    r._grant()
+                holders.add(r.id)
+            if self._spare is None and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
                 self._spare = _WorkerProcess()
+
+    def _take_spare(self) -> _WorkerProcess | None:
+        """The warm spare, if it is still alive (one killed while idle is never handed on)."""
+        spare, self._spare = self._spare, None
+        if spare is not None and not spare.usable:
+            spare.discard()
+            return None
+        return spare
+
+    def _idle_paused(self, run: TrainingRun) -> bool:
+        return run.state == PAUSED and run.waiting_for is None and not run._stopping and run._process is not None and not run._holds_core()
 
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
             now = time.monotonic()
             with self._lock:
-                abandoned = [r for r in self._runs if r.active and self._abandoned(r, now)]
-            for r in abandoned:
-                r.message = "stopped: its page was closed"
+                ending = {r.id: (r, "stopped: its page was closed") for r in self._runs if r.active and self._abandoned(r, now)}
+                for r in self._runs:
+                    if r.id not in ending and self._idle_paused(r) and now - (r._paused_since or now) >= self.pause_limit:
+                        ending[r.id] = (r, f"stopped after {_duration(self.pause_limit)} paused: a paused run keeps a "
+                                           "process on the server (its records and model are kept)")
+                paused = [r for r in self._runs if r.id not in ending and self._idle_paused(r)]
+                if self.room_wanted and paused:
+                    r = min(paused, key=lambda x: x._paused_since or now)
+                    ending[r.id] = (r, f"stopped after {_duration(now - (r._paused_since or now))} paused, to make room "
+                                       f"for a queued run: the server keeps at most {self.max_paused} paused runs "
+                                       "(its records and model are kept)")
+            for r, why in ending.values():
+                r.message = why
                 r.stop(timeout=2.0)
-            if abandoned:
-                with self._lock:
-                    self._runs = [r for r in self._runs if r.active]
+            if ending:
+                self._schedule()
             # Nobody is connected (or no page has run for a minute) and nothing trains: let the
             # spare worker go too, so a server nobody is using has no worker process at all.
             try:
