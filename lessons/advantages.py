@@ -11,9 +11,10 @@ from ppo_core.lesson import (
     gae_limits,
 )
 from ui.charts import step_chart
-from ui.links import Param, restore
+from ui.links import Param
 from ui.lesson_data import critic_rollout, env_title
 from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_controls import control
 
 ADV_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24
@@ -28,20 +29,7 @@ def reset_discounts() -> None:
     st.session_state["adv_lambda"] = cfg.gae_lambda
 
 
-# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
-# γ and λ default to the environment's preset values.
-PARAMS = [
-    Param("adv_env", "cartpole", "choice", choices=ADV_PRESETS),
-    Param("adv_seed", 1, "int", 0, 9999),  # seed 1: its default rollout shows signs flipping
-    Param("adv_warmup", 10, "choice", choices=WARMUP_CHOICES),
-    Param("adv_gamma", lambda: PRESETS[st.session_state["adv_env"]].gamma, "float", 0.0, 1.0, step=0.01),
-    Param("adv_lambda", lambda: PRESETS[st.session_state["adv_env"]].gae_lambda, "float", 0.0, 1.0, step=0.01),
-    Param("adv_normalize", False, "bool"),
-]
-
-
 st.title("3 · Advantages")
-restore(PARAMS)
 st.markdown(
     "The policy gradient needs to know, for each action in the batch, whether it turned out "
     "**better or worse than expected**. The critic V_φ(s_t) is the expectation; the reward-to-go "
@@ -67,18 +55,25 @@ st.caption(
 )
 
 c1, c2, c3 = st.columns(3)
-preset = c1.selectbox("Environment", ADV_PRESETS, format_func=env_title, key="adv_env", on_change=reset_discounts)
-seed = int(c2.number_input("Seed", 0, 9999, step=1, key="adv_seed"))
-warmup = c3.select_slider(
-    "Critic training (PPO updates before the rollout)",
-    WARMUP_CHOICES,
-    key="adv_warmup",
-    help="0: an untrained critic, whose V is close to 0 everywhere",
+# Each control is kept in the URL (ui.links), declared once by its Param; γ and λ default to the
+# environment's preset values.
+preset = control(
+    Param("adv_env", "cartpole", "choice", choices=ADV_PRESETS), "Environment", where=c1, format_func=env_title, on_change=reset_discounts
+)
+seed = control(Param("adv_seed", 1, "int", 0, 9999), "Seed", "number", where=c2)  # seed 1: its default rollout shows signs flipping
+warmup = control(
+    Param("adv_warmup", 10, "choice", choices=WARMUP_CHOICES), "Critic training (PPO updates before the rollout)", "select_slider",
+    where=c3, help="0: an untrained critic, whose V is close to 0 everywhere",
 )
 c4, c5, c6 = st.columns(3)
-gamma = c4.slider("Discount γ", 0.0, 1.0, step=0.01, key="adv_gamma")
-lam = c5.slider("GAE λ", 0.0, 1.0, step=0.01, key="adv_lambda", help="0: the TD error δ_t; 1: R̂_t − V(s_t)")
-normalize = c6.toggle("Normalise advantages", key="adv_normalize", help="(A − mean A) / std A over these rows, as PPO does per minibatch")
+gamma = control(Param("adv_gamma", lambda: PRESETS[st.session_state["adv_env"]].gamma, "float", 0.0, 1.0, step=0.01), "Discount γ", where=c4)
+lam = control(
+    Param("adv_lambda", lambda: PRESETS[st.session_state["adv_env"]].gae_lambda, "float", 0.0, 1.0, step=0.01), "GAE λ",
+    where=c5, help="0: the TD error δ_t; 1: R̂_t − V(s_t)",
+)
+normalize = control(
+    Param("adv_normalize", False, "bool"), "Normalise advantages", where=c6, help="(A − mean A) / std A over these rows, as PPO does per minibatch"
+)
 
 rollout = critic_rollout(preset, seed, warmup, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
 table = pd.DataFrame(advantage_table(rollout, gamma, lam, normalize=normalize))

@@ -11,9 +11,10 @@ from ppo_core.lesson import (
     rewards_to_go_table,
 )
 from ui.charts import step_chart
-from ui.links import Param, restore
+from ui.links import Param
 from ui.lesson_data import critic_rollout, env_title
 from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_controls import control
 
 RTG_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24  # rows in the table
@@ -35,17 +36,7 @@ def reset_gamma() -> None:
     st.session_state["rtg_gamma"] = preset_gamma()
 
 
-# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
-PARAMS = [
-    Param("rtg_env", "cartpole", "choice", choices=RTG_PRESETS),
-    Param("rtg_seed", 0, "int", 0, 9999),
-    Param("rtg_gamma", preset_gamma, "float", 0.0, 1.0, step=0.01),  # default: the environment's preset γ
-    Param("rtg_computed", NUM_STEPS, "int", 0, NUM_STEPS),
-]
-
-
 st.title("2 · Rewards-to-go")
-restore(PARAMS)
 st.markdown(
     "Once a batch is collected, each step needs a number that says how well things went *from "
     "that step on*: the discounted sum of the rewards that followed, the **reward-to-go** R̂_t. "
@@ -68,14 +59,17 @@ st.latex(
 )
 
 c1, c2, c3 = st.columns(3)
-preset = c1.selectbox("Environment", RTG_PRESETS, format_func=env_title, key="rtg_env", on_change=reset_gamma)
-seed = int(c2.number_input("Seed", 0, 9999, step=1, key="rtg_seed"))
-gamma = c3.slider("Discount γ", 0.0, 1.0, step=0.01, key="rtg_gamma", help="Starts at the preset's γ, the one the critic was trained with.")
-computed = st.slider(
-    "Backward pass: rows computed, from the end",
-    0,
-    NUM_STEPS,
-    key="rtg_computed",
+# Each control is kept in the URL (ui.links), declared once by its Param.
+preset = control(
+    Param("rtg_env", "cartpole", "choice", choices=RTG_PRESETS), "Environment", where=c1, format_func=env_title, on_change=reset_gamma
+)
+seed = control(Param("rtg_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)
+gamma = control(
+    Param("rtg_gamma", preset_gamma, "float", 0.0, 1.0, step=0.01),  # default: the environment's preset γ
+    "Discount γ", where=c3, help="Starts at the preset's γ, the one the critic was trained with.",
+)
+computed = control(
+    Param("rtg_computed", NUM_STEPS, "int", 0, NUM_STEPS), "Backward pass: rows computed, from the end",
     help="Step through the backward pass; rows not yet computed are empty.",
 )
 note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
