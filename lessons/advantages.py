@@ -1,7 +1,6 @@
 """3 · Advantages: A = R̂ − V with the critic's V, the TD error δ_t, GAE(γ, λ) between them, and
 what normalising the advantages does to their signs, on a real rollout."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +14,7 @@ from ui.links import Param
 from ui.lesson_data import critic_rollout, env_title
 from ui.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
+from views.lesson_tables import advantages_view, episode_marks
 
 ADV_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24
@@ -77,26 +77,7 @@ normalize = control(
 
 rollout = critic_rollout(preset, seed, warmup, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
 table = pd.DataFrame(advantage_table(rollout, gamma, lam, normalize=normalize))
-
-columns = {
-    "t": "t",
-    "reward": "r_t",
-    "terminated": "terminated",
-    "truncated": "truncated",
-    "value": "V(s_t)",
-    "rewards_to_go": "R̂_t",
-    "rtg_minus_value": "R̂_t − V(s_t)",
-    "td_error": "δ_t",
-    "gae": f"GAE A_t (λ={lam:.2f})",
-}
-if normalize:
-    columns.update({"normalized": "normalised A_t", "sign_flipped": "sign flipped"})
-shown = table[list(columns)].rename(columns=columns)
-numbers = [name for key, name in columns.items() if table[key].dtype.kind == "f"]
-config = {name: st.column_config.NumberColumn(format="%.3f") for name in numbers}
-if normalize:
-    # A column, not a pandas Styler, marks the flipped rows: the Styler costs more than the rest of the page.
-    config["sign flipped"] = st.column_config.CheckboxColumn("⚠ sign flipped", help="normalisation changed the sign of this row's advantage")
+shown, config = advantages_view(table, lam, normalize)
 st.dataframe(shown, hide_index=True, column_config=config, key="adv_table")
 
 limits = gae_limits(rollout, gamma)
@@ -114,8 +95,7 @@ m2.metric(
 )
 m2.caption(f"largest difference over the {NUM_STEPS} rows: {limits['lambda1_max_diff']:.1e}")
 
-ends = table["terminated"] | table["truncated"]
-events = pd.DataFrame({"x": table["t"][ends], "event": np.where(table["terminated"][ends], "terminated", "truncated (time limit)")})
+episode, events = episode_marks(table)  # the lines break at episode ends
 
 left, right = st.columns(2)
 with left:
@@ -124,7 +104,7 @@ with left:
             "t": table["t"],
             "critic V(s_t)": table["value"],
             "reward-to-go R̂_t": table["rewards_to_go"],
-            "episode": np.concatenate([[0], np.cumsum(ends.to_numpy())[:-1]]),  # break the lines at episode ends
+            "episode": episode,
         }
     )
     show_chart(
@@ -146,7 +126,7 @@ with right:
             "δ_t": table["td_error"],
             "R̂_t − V(s_t)": table["rtg_minus_value"],
             "normalised A_t": table["normalized"],
-            "episode": fit["episode"],
+            "episode": episode,
         }
     )
     lines = ["δ_t", "R̂_t − V(s_t)"] + (["normalised A_t"] if normalize else [])

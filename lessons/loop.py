@@ -10,13 +10,13 @@ from ppo_core.lesson import (
     importance_sampling_sweep,
     lesson_rollout,
     lesson_trainer,
-    transition_table,
 )
 from ui.charts import histogram_chart, log_scale_chart, points_chart
 from ui.links import Param
 from ui.lesson_data import env_title
 from ui.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
+from views.lesson_tables import number_formats, transcript
 
 LOOP_PRESETS = ["cartpole", "pendulum-discrete"]  # discrete policies, observations as the environment gives them
 LOOP_MAX_STEPS = 30  # collected once per (environment, seed); the slider shows the first rows
@@ -59,19 +59,8 @@ preset = control(Param("loop_env", "cartpole", "choice", choices=LOOP_PRESETS), 
 seed = control(Param("loop_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)
 shown = control(Param("loop_steps", 10, "int", 3, LOOP_MAX_STEPS), "Steps shown", where=c3)
 
-table = pd.DataFrame(transition_table(untrained_rollout(preset, seed, LOOP_MAX_STEPS))).head(shown)
-state_cols = [c for c in table.columns if c.startswith("s[")]
-shown_table = table.rename(
-    columns={
-        **{c: f"s_t{c[1:]}" for c in state_cols},
-        "a": "a_t",
-        "prob": "π(a_t|s_t)",
-        "log_prob": "log π(a_t|s_t)",
-        "reward": "r_t",
-    }
-)
-fmt = {c: st.column_config.NumberColumn(format="%.3f") for c in shown_table.columns if shown_table[c].dtype.kind == "f"}
-st.dataframe(shown_table, hide_index=True, column_config=fmt, key="loop_transitions")
+table = transcript(untrained_rollout(preset, seed, LOOP_MAX_STEPS)).head(shown)
+st.dataframe(table, hide_index=True, column_config=number_formats(table), key="loop_transitions")
 note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
 st.caption(
     f"{env_title(preset)}, seed {seed}: each row is one turn of the loop. The policy is untrained, so "

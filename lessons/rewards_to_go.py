@@ -2,7 +2,6 @@
 row's tail is closed: termination (nothing), a time limit (V of the final observation), and the
 end of the batch (V of the next observation)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +14,7 @@ from ui.links import Param
 from ui.lesson_data import critic_rollout, env_title
 from ui.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
+from views.lesson_tables import backward_pass, episode_marks, rewards_to_go_view
 
 RTG_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24  # rows in the table
@@ -76,35 +76,20 @@ note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
 st.caption(CASE_NOTES[preset] + (f" Here the {note}." if note else ""))
 
 rollout = critic_rollout(preset, seed, WARMUP_UPDATES, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
-table = pd.DataFrame(rewards_to_go_table(rollout, gamma, computed=computed))
+table = backward_pass(rewards_to_go_table(rollout, gamma), computed)  # rows not yet reached: NaN
 current = NUM_STEPS - computed  # the row the backward pass filled last (NUM_STEPS: none yet)
 
-shown = table.rename(
-    columns={
-        "reward": "r_t",
-        "bootstrap": "after this step",
-        "bootstrap_value": "bootstrap value",
-        "next_value": "γ multiplies",
-        "rewards_to_go": "R̂_t",
-    }
-)
-shown.insert(1, "pass", np.where(shown["t"] == current, "◀ now", ""))
-st.dataframe(
-    shown,
-    hide_index=True,
-    placeholder="",  # rows the backward pass has not reached yet stay empty
-    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("r_t", "bootstrap value", "γ multiplies", "R̂_t")},
-    key="rtg_table",
-)
+shown, config = rewards_to_go_view(table, current)
+st.dataframe(shown, hide_index=True, placeholder="", column_config=config, key="rtg_table")  # placeholder: unreached rows stay empty
 
 if computed == 0:
     st.info("Move the step-through slider to start the backward pass at the last row.")
 else:
     row = table.iloc[current]
     source = {
-        "nothing (terminated)": r"0",
-        "V(final obs) (time limit)": r"V_\phi(s^{\text{final}})",
-        "V(s_T) (batch ends)": r"V_\phi(s_T)",
+        "terminated": r"0",
+        "truncated": r"V_\phi(s^{\text{final}})",
+        "batch_end": r"V_\phi(s_T)",
     }.get(row["bootstrap"], rf"\hat R_{{{current + 1}}}")
     following = f"{row['next_value']:.3f}" if row["next_value"] >= 0 else f"({row['next_value']:.3f})"
     st.latex(
@@ -112,22 +97,8 @@ else:
         rf" = {row['reward']:.3f} + {gamma:.2f} \times {following} = {row['rewards_to_go']:.3f}"
     )
 
-ends = table["terminated"] | table["truncated"]
-chart_df = pd.DataFrame(
-    {
-        "t": table["t"],
-        "reward r_t": table["reward"],
-        "reward-to-go R̂_t": table["rewards_to_go"],
-        # episode number within the table, so the R̂ line breaks where an episode ended
-        "episode": np.concatenate([[0], np.cumsum(ends.to_numpy())[:-1]]),
-    }
-)
-events = pd.DataFrame(
-    {
-        "x": table["t"][ends],
-        "event": np.where(table["terminated"][ends], "terminated", "truncated (time limit)"),
-    }
-)
+episode, events = episode_marks(table)  # the R̂ line breaks where an episode ended
+chart_df = pd.DataFrame({"t": table["t"], "reward r_t": table["reward"], "reward-to-go R̂_t": table["rewards_to_go"], "episode": episode})
 show_chart(
     step_chart(
         chart_df,
@@ -164,7 +135,7 @@ if truncated_rows:
         f"kept swinging, so the row bootstraps from the critic's value of the observation it was cut "
         f"at (V = {values}). Treating it as a termination would teach V that time itself is deadly."
     )
-if last["bootstrap"] == "V(s_T) (batch ends)":
+if last["bootstrap"] == "batch_end":
     notes.append(
         f"- **End of the batch** after step {int(last['t'])}: the episode goes on in the next batch, so "
         f"the last row bootstraps from V(s_T) = {last['bootstrap_value']:.3f}, the critic's value of "
