@@ -289,7 +289,7 @@ def skip_to_time_limit(trainer: PPOTrainer, row: int, env_index: int = 0) -> int
 
 
 def rewards_to_go_table(rollout: Rollout, gamma: float, env_index: int = 0) -> dict[str, np.ndarray]:
-    """Rewards-to-go of environment ``env_index`` row by row, and what each row's recursion adds after its reward.
+    """Rewards-to-go of environment ``env_index`` row by row, with what follows each reward.
 
         R̂_t = r_t + γ · next_t,   next_t = 0              if step t terminated the episode
                                           V(s_final,t)   if a time limit cut it after step t
@@ -300,10 +300,9 @@ def rewards_to_go_table(rollout: Rollout, gamma: float, env_index: int = 0) -> d
     ``truncated=``, ``final_values=`` and ``last_value=`` (the rollout's critic values).
 
     Columns, each (T,): ``t``, ``reward``, ``terminated``, ``truncated``; ``bootstrap`` (which
-    case stands in for the rest of the episode after step t: "terminated", "truncated",
-    "batch_end" or "next_row"); ``bootstrap_value`` (0, V(s_final)
-    or V(s_T) where a row uses one, NaN where the next row continues it); ``next_value`` (next_t);
-    ``rewards_to_go`` (R̂_t).
+    case above gives next_t: "terminated", "truncated", "batch_end" or "next_row");
+    ``bootstrap_value`` (0, V(s_final) or V(s_T) where a row uses one, NaN where the next row
+    continues it); ``next_value`` (next_t); ``rewards_to_go`` (R̂_t).
     """
     from .advantages import rewards_to_go
 
