@@ -1,7 +1,6 @@
 """3 · Advantages: A = R̂ − V with the critic's V, the TD error δ_t, GAE(γ, λ) between them, and
 what normalising the advantages does to their signs, on a real rollout."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -11,9 +10,11 @@ from ppo_core.lesson import (
     gae_limits,
 )
 from ui.charts import step_chart
-from ui.links import Param, restore
+from ui.links import Param
 from ui.lesson_data import critic_rollout, env_title
 from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_controls import control
+from views.lesson_tables import advantages_view, episode_marks
 
 ADV_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24
@@ -28,20 +29,7 @@ def reset_discounts() -> None:
     st.session_state["adv_lambda"] = cfg.gae_lambda
 
 
-# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
-# γ and λ default to the environment's preset values.
-PARAMS = [
-    Param("adv_env", "cartpole", "choice", choices=ADV_PRESETS),
-    Param("adv_seed", 1, "int", 0, 9999),  # seed 1: its default rollout shows signs flipping
-    Param("adv_warmup", 10, "choice", choices=WARMUP_CHOICES),
-    Param("adv_gamma", lambda: PRESETS[st.session_state["adv_env"]].gamma, "float", 0.0, 1.0, step=0.01),
-    Param("adv_lambda", lambda: PRESETS[st.session_state["adv_env"]].gae_lambda, "float", 0.0, 1.0, step=0.01),
-    Param("adv_normalize", False, "bool"),
-]
-
-
 st.title("3 · Advantages")
-restore(PARAMS)
 st.markdown(
     "The policy gradient needs to know, for each action in the batch, whether it turned out "
     "**better or worse than expected**. The critic V_φ(s_t) is the expectation; the reward-to-go "
@@ -67,41 +55,29 @@ st.caption(
 )
 
 c1, c2, c3 = st.columns(3)
-preset = c1.selectbox("Environment", ADV_PRESETS, format_func=env_title, key="adv_env", on_change=reset_discounts)
-seed = int(c2.number_input("Seed", 0, 9999, step=1, key="adv_seed"))
-warmup = c3.select_slider(
-    "Critic training (PPO updates before the rollout)",
-    WARMUP_CHOICES,
-    key="adv_warmup",
-    help="0: an untrained critic, whose V is close to 0 everywhere",
+# Each control is kept in the URL (ui.links), declared once by its Param; γ and λ default to the
+# environment's preset values.
+preset = control(
+    Param("adv_env", "cartpole", "choice", choices=ADV_PRESETS), "Environment", where=c1, format_func=env_title, on_change=reset_discounts
+)
+seed = control(Param("adv_seed", 1, "int", 0, 9999), "Seed", "number", where=c2)  # seed 1: its default rollout shows signs flipping
+warmup = control(
+    Param("adv_warmup", 10, "choice", choices=WARMUP_CHOICES), "Critic training (PPO updates before the rollout)", "select_slider",
+    where=c3, help="0: an untrained critic, whose V is close to 0 everywhere",
 )
 c4, c5, c6 = st.columns(3)
-gamma = c4.slider("Discount γ", 0.0, 1.0, step=0.01, key="adv_gamma")
-lam = c5.slider("GAE λ", 0.0, 1.0, step=0.01, key="adv_lambda", help="0: the TD error δ_t; 1: R̂_t − V(s_t)")
-normalize = c6.toggle("Normalise advantages", key="adv_normalize", help="(A − mean A) / std A over these rows, as PPO does per minibatch")
+gamma = control(Param("adv_gamma", lambda: PRESETS[st.session_state["adv_env"]].gamma, "float", 0.0, 1.0, step=0.01), "Discount γ", where=c4)
+lam = control(
+    Param("adv_lambda", lambda: PRESETS[st.session_state["adv_env"]].gae_lambda, "float", 0.0, 1.0, step=0.01), "GAE λ",
+    where=c5, help="0: the TD error δ_t; 1: R̂_t − V(s_t)",
+)
+normalize = control(
+    Param("adv_normalize", False, "bool"), "Normalise advantages", where=c6, help="(A − mean A) / std A over these rows, as PPO does per minibatch"
+)
 
 rollout = critic_rollout(preset, seed, warmup, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
 table = pd.DataFrame(advantage_table(rollout, gamma, lam, normalize=normalize))
-
-columns = {
-    "t": "t",
-    "reward": "r_t",
-    "terminated": "terminated",
-    "truncated": "truncated",
-    "value": "V(s_t)",
-    "rewards_to_go": "R̂_t",
-    "rtg_minus_value": "R̂_t − V(s_t)",
-    "td_error": "δ_t",
-    "gae": f"GAE A_t (λ={lam:.2f})",
-}
-if normalize:
-    columns.update({"normalized": "normalised A_t", "sign_flipped": "sign flipped"})
-shown = table[list(columns)].rename(columns=columns)
-numbers = [name for key, name in columns.items() if table[key].dtype.kind == "f"]
-config = {name: st.column_config.NumberColumn(format="%.3f") for name in numbers}
-if normalize:
-    # A column, not a pandas Styler, marks the flipped rows: the Styler costs more than the rest of the page.
-    config["sign flipped"] = st.column_config.CheckboxColumn("⚠ sign flipped", help="normalisation changed the sign of this row's advantage")
+shown, config = advantages_view(table, lam, normalize)
 st.dataframe(shown, hide_index=True, column_config=config, key="adv_table")
 
 limits = gae_limits(rollout, gamma)
@@ -119,8 +95,7 @@ m2.metric(
 )
 m2.caption(f"largest difference over the {NUM_STEPS} rows: {limits['lambda1_max_diff']:.1e}")
 
-ends = table["terminated"] | table["truncated"]
-events = pd.DataFrame({"x": table["t"][ends], "event": np.where(table["terminated"][ends], "terminated", "truncated (time limit)")})
+episode, events = episode_marks(table)  # the lines break at episode ends
 
 left, right = st.columns(2)
 with left:
@@ -129,7 +104,7 @@ with left:
             "t": table["t"],
             "critic V(s_t)": table["value"],
             "reward-to-go R̂_t": table["rewards_to_go"],
-            "episode": np.concatenate([[0], np.cumsum(ends.to_numpy())[:-1]]),  # break the lines at episode ends
+            "episode": episode,
         }
     )
     show_chart(
@@ -151,7 +126,7 @@ with right:
             "δ_t": table["td_error"],
             "R̂_t − V(s_t)": table["rtg_minus_value"],
             "normalised A_t": table["normalized"],
-            "episode": fit["episode"],
+            "episode": episode,
         }
     )
     lines = ["δ_t", "R̂_t − V(s_t)"] + (["normalised A_t"] if normalize else [])

@@ -5,21 +5,11 @@ import streamlit as st
 from ppo_core import adaptive_beta, clip_binds, clipped_objective, clipped_term
 from ppo_core.lesson import objective_curves
 from ui.charts import clip_objective_chart
-from ui.links import Param, restore
+from ui.links import Param
 from ui.widgets import predict_then_reveal, show_chart
-
-# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
-PARAMS = [
-    Param("clip_eps", 0.2, "float", 0.05, 0.5, step=0.01),
-    Param("clip_adv", 1.0, "float", 0.1, 2.0, step=0.1),
-    Param("clip_probe", 1.3, "float", 0.0, 2.0, step=0.01),
-    Param("clip_beta", 1.0, "float", 0.0, 5.0, step=0.1),
-    Param("clip_kl_target", 0.01, "float", 0.001, 0.1),
-    Param("clip_kl_measured", 0.02, "float", 0.0, 0.2),
-]
+from views.lesson_controls import control
 
 st.title("4 · The clipped objective")
-restore(PARAMS)
 st.markdown(
     "A batch was collected by the old policy π_θk. While we improve π_θ on it, each sample's "
     "contribution is weighted by the **probability ratio** r = π_θ(a|s) / π_θk(a|s). Plain "
@@ -34,9 +24,10 @@ st.latex(
 )
 
 c1, c2, c3 = st.columns(3)
-eps = c1.slider("Clip range ε", 0.05, 0.5, step=0.01, key="clip_eps", help="PPO's usual value is 0.1 to 0.3")
-adv_abs = c2.slider("Advantage size |A|", 0.1, 2.0, step=0.1, key="clip_adv")
-probe = c3.slider("Probe ratio r", 0.0, 2.0, step=0.01, key="clip_probe")
+# Each control is kept in the URL (ui.links), declared once by its Param.
+eps = control(Param("clip_eps", 0.2, "float", 0.05, 0.5, step=0.01), "Clip range ε", where=c1, help="PPO's usual value is 0.1 to 0.3")
+adv_abs = control(Param("clip_adv", 1.0, "float", 0.1, 2.0, step=0.1), "Advantage size |A|", where=c2)
+probe = control(Param("clip_probe", 1.3, "float", 0.0, 2.0, step=0.01), "Probe ratio r", where=c3)
 
 left, right = st.columns(2)
 for col, adv in ((left, adv_abs), (right, -adv_abs)):
@@ -99,7 +90,7 @@ st.markdown(
 )
 st.latex(r"L^{KLPEN}(\theta)=\hat{\mathbb{E}}_t\big[r_t(\theta)\hat A_t-\beta\,\mathrm{KL}[\pi_{\theta_k}(\cdot|s_t),\pi_\theta(\cdot|s_t)]\big]")
 k1, k2 = st.columns(2)
-beta = k1.slider("Penalty weight β", 0.0, 5.0, step=0.1, key="clip_beta")
+beta = control(Param("clip_beta", 1.0, "float", 0.0, 5.0, step=0.1), "Penalty weight β", where=k1)
 kl_left, kl_right = st.columns(2)
 for col, adv in ((kl_left, adv_abs), (kl_right, -adv_abs)):
     with col:
@@ -116,7 +107,9 @@ st.markdown(
     "halves; otherwise it stays."
 )
 a1, a2, a3 = st.columns(3)
-kl_target = a1.number_input("Target KL d_targ", 0.001, 0.1, step=0.001, format="%.3f", key="clip_kl_target")
-measured = a2.number_input("Measured KL d after the update", 0.0, 0.2, step=0.001, format="%.3f", key="clip_kl_measured")
+kl_target = control(Param("clip_kl_target", 0.01, "float", 0.001, 0.1), "Target KL d_targ", "number", where=a1, step=0.001, format="%.3f")
+measured = control(
+    Param("clip_kl_measured", 0.02, "float", 0.0, 0.2), "Measured KL d after the update", "number", where=a2, step=0.001, format="%.3f"
+)
 new_beta = adaptive_beta(beta, measured, kl_target)
 a3.metric("β for the next update", f"{new_beta:.3g}", delta=f"{new_beta - beta:+.3g}" if new_beta != beta else "unchanged")

@@ -10,23 +10,17 @@ from ppo_core.lesson import (
     importance_sampling_sweep,
     lesson_rollout,
     lesson_trainer,
-    transition_table,
 )
 from ui.charts import histogram_chart, log_scale_chart, points_chart
-from ui.links import Param, restore
+from ui.links import Param
 from ui.lesson_data import env_title
 from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_controls import control
+from views.lesson_tables import number_formats, transcript
 
 LOOP_PRESETS = ["cartpole", "pendulum-discrete"]  # discrete policies, observations as the environment gives them
 LOOP_MAX_STEPS = 30  # collected once per (environment, seed); the slider shows the first rows
 SHIFTS = [round(0.25 * i, 2) for i in range(13)]  # q's mean for the variance sweep: 0 to 3
-# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
-PARAMS = [
-    Param("loop_env", "cartpole", "choice", choices=LOOP_PRESETS),
-    Param("loop_seed", 0, "int", 0, 9999),
-    Param("loop_steps", 10, "int", 3, LOOP_MAX_STEPS),
-    Param("is_shift", 0.5, "float", 0.0, 3.0, step=0.25),
-]
 
 
 
@@ -49,7 +43,6 @@ def variance_sweep() -> pd.DataFrame:
 
 
 st.title("1 · The loop and the policy gradient")
-restore(PARAMS)
 st.markdown(
     "Reinforcement learning is a conversation between two parties. The **agent** sees a state "
     "s_t, draws an action a_t from its policy π_θ(a|s), and the **environment** answers with a "
@@ -61,23 +54,13 @@ st.markdown(
 st.latex(r"s_0 \xrightarrow{\;a_0 \sim \pi_\theta(\cdot|s_0)\;} (r_0, s_1) \xrightarrow{\;a_1 \sim \pi_\theta(\cdot|s_1)\;} (r_1, s_2) \;\cdots")
 
 c1, c2, c3 = st.columns(3)
-preset = c1.selectbox("Environment", LOOP_PRESETS, format_func=env_title, key="loop_env")
-seed = int(c2.number_input("Seed", 0, 9999, step=1, key="loop_seed"))
-shown = c3.slider("Steps shown", 3, LOOP_MAX_STEPS, key="loop_steps")
+# Each control is kept in the URL (ui.links), declared once by its Param.
+preset = control(Param("loop_env", "cartpole", "choice", choices=LOOP_PRESETS), "Environment", where=c1, format_func=env_title)
+seed = control(Param("loop_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)
+shown = control(Param("loop_steps", 10, "int", 3, LOOP_MAX_STEPS), "Steps shown", where=c3)
 
-table = pd.DataFrame(transition_table(untrained_rollout(preset, seed, LOOP_MAX_STEPS))).head(shown)
-state_cols = [c for c in table.columns if c.startswith("s[")]
-shown_table = table.rename(
-    columns={
-        **{c: f"s_t{c[1:]}" for c in state_cols},
-        "a": "a_t",
-        "prob": "π(a_t|s_t)",
-        "log_prob": "log π(a_t|s_t)",
-        "reward": "r_t",
-    }
-)
-fmt = {c: st.column_config.NumberColumn(format="%.3f") for c in shown_table.columns if shown_table[c].dtype.kind == "f"}
-st.dataframe(shown_table, hide_index=True, column_config=fmt, key="loop_transitions")
+table = transcript(untrained_rollout(preset, seed, LOOP_MAX_STEPS)).head(shown)
+st.dataframe(table, hide_index=True, column_config=number_formats(table), key="loop_transitions")
 note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
 st.caption(
     f"{env_title(preset)}, seed {seed}: each row is one turn of the loop. The policy is untrained, so "
@@ -135,7 +118,7 @@ st.markdown(
     "closed form, which we set beside the variance of the 200 estimates:"
 )
 st.latex(r"\operatorname{Var}\Big[\tfrac{1}{n}\textstyle\sum_i w(x_i)\,x_i\Big] = \frac{\mathbb{E}_p[w^2x^2] - s^2}{n} = \frac{e^{s^2}(1 + 4s^2) - s^2}{n},\qquad n = 200")
-shift = st.slider("Shift of q away from p", 0.0, 3.0, step=0.25, key="is_shift")
+shift = control(Param("is_shift", 0.5, "float", 0.0, 3.0, step=0.25), "Shift of q away from p")
 result = importance_sampling(shift)
 m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("true value E_q[x]", f"{result['true_value']:.2f}")

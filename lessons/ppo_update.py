@@ -19,8 +19,9 @@ from ui.charts import (
     series_chart,
     with_x_marker,
 )
-from ui.links import Param, restore
+from ui.links import Param
 from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_controls import control
 
 PRESET_NAMES = {
     "cartpole": "CartPole (2 actions)",
@@ -35,13 +36,6 @@ BEFORE, AFTER_CHOSEN = "before (epoch 0)", "after the chosen epoch"
 # Scatter plots show at most this many samples (an evenly spaced subset, the same every epoch):
 # a 2048-sample batch drawn in four charts makes each slider step a second slower in the browser.
 MAX_POINTS = 512
-# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
-# The epoch slider's range depends on the batch, so its Param is made when that is known.
-PARAMS = [
-    Param("update_preset", "cartpole", "choice", choices=list(PRESET_NAMES)),
-    Param("update_warmup", 0, "choice", choices=list(WARMUPS)),
-    Param("update_seed", 0, "int", 0, 9999),
-]
 
 
 def shown_subset(n: int) -> slice:
@@ -134,7 +128,6 @@ def traced_update(preset: str, seed: int, warmup: int) -> dict:
 
 
 st.title("5 · One PPO update")
-restore(PARAMS)
 st.markdown(
     "The last three pages built the pieces; here they run together on one batch. The current "
     "policy π_θk collects the batch and is then frozen: its log-probability of every taken action "
@@ -145,12 +138,15 @@ st.markdown(
 )
 
 c1, c2, c3 = st.columns([2, 2, 1])
-preset = c1.selectbox("Environment preset", list(PRESET_NAMES), format_func=PRESET_NAMES.get, key="update_preset")
-warmup = c2.radio(
-    "Policy", list(WARMUPS), format_func=WARMUPS.get, horizontal=True, key="update_warmup",
+# Each control is kept in the URL (ui.links), declared once by its Param.
+preset = control(
+    Param("update_preset", "cartpole", "choice", choices=list(PRESET_NAMES)), "Environment preset", where=c1, format_func=PRESET_NAMES.get
+)
+warmup = control(
+    Param("update_warmup", 0, "choice", choices=list(WARMUPS)), "Policy", "radio", where=c2, format_func=WARMUPS.get, horizontal=True,
     help="A briefly trained policy has sharper action probabilities and a better value function.",
 )
-seed = int(c3.number_input("Seed", min_value=0, max_value=9999, step=1, key="update_seed"))
+seed = control(Param("update_seed", 0, "int", 0, 9999), "Seed", "number", where=c3)
 
 with st.spinner("Collecting a batch and running one update…"):
     view = traced_update(preset, seed, warmup)
@@ -180,9 +176,9 @@ st.markdown(
 # Another preset may have fewer epochs than the one shown before: keep the slider in range.
 if st.session_state.get("update_epoch", 0) > epochs_run:
     st.session_state["update_epoch"] = epochs_run
-restore([Param("update_epoch", 0, "int", 0, epochs_run)])
-epoch = st.slider(
-    "Epochs done (0 = the batch as collected)", 0, epochs_run, key="update_epoch",
+# The epoch slider's range depends on the batch, so its Param is made here, once that is known.
+epoch = control(
+    Param("update_epoch", 0, "int", 0, epochs_run), "Epochs done (0 = the batch as collected)",
     help="Each epoch is one shuffled pass over the whole batch in minibatches.",
 )
 charts = view["charts"][epoch]

@@ -2,7 +2,6 @@
 row's tail is closed: termination (nothing), a time limit (V of the final observation), and the
 end of the batch (V of the next observation)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -11,9 +10,11 @@ from ppo_core.lesson import (
     rewards_to_go_table,
 )
 from ui.charts import step_chart
-from ui.links import Param, restore
+from ui.links import Param
 from ui.lesson_data import critic_rollout, env_title
 from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_controls import control
+from views.lesson_tables import backward_pass, episode_marks, rewards_to_go_view
 
 RTG_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24  # rows in the table
@@ -35,17 +36,7 @@ def reset_gamma() -> None:
     st.session_state["rtg_gamma"] = preset_gamma()
 
 
-# The page's controls, kept in the URL (ui.links): the widgets below take their values from here.
-PARAMS = [
-    Param("rtg_env", "cartpole", "choice", choices=RTG_PRESETS),
-    Param("rtg_seed", 0, "int", 0, 9999),
-    Param("rtg_gamma", preset_gamma, "float", 0.0, 1.0, step=0.01),  # default: the environment's preset γ
-    Param("rtg_computed", NUM_STEPS, "int", 0, NUM_STEPS),
-]
-
-
 st.title("2 · Rewards-to-go")
-restore(PARAMS)
 st.markdown(
     "Once a batch is collected, each step needs a number that says how well things went *from "
     "that step on*: the discounted sum of the rewards that followed, the **reward-to-go** R̂_t. "
@@ -68,49 +59,37 @@ st.latex(
 )
 
 c1, c2, c3 = st.columns(3)
-preset = c1.selectbox("Environment", RTG_PRESETS, format_func=env_title, key="rtg_env", on_change=reset_gamma)
-seed = int(c2.number_input("Seed", 0, 9999, step=1, key="rtg_seed"))
-gamma = c3.slider("Discount γ", 0.0, 1.0, step=0.01, key="rtg_gamma", help="Starts at the preset's γ, the one the critic was trained with.")
-computed = st.slider(
-    "Backward pass: rows computed, from the end",
-    0,
-    NUM_STEPS,
-    key="rtg_computed",
+# Each control is kept in the URL (ui.links), declared once by its Param.
+preset = control(
+    Param("rtg_env", "cartpole", "choice", choices=RTG_PRESETS), "Environment", where=c1, format_func=env_title, on_change=reset_gamma
+)
+seed = control(Param("rtg_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)
+gamma = control(
+    Param("rtg_gamma", preset_gamma, "float", 0.0, 1.0, step=0.01),  # default: the environment's preset γ
+    "Discount γ", where=c3, help="Starts at the preset's γ, the one the critic was trained with.",
+)
+computed = control(
+    Param("rtg_computed", NUM_STEPS, "int", 0, NUM_STEPS), "Backward pass: rows computed, from the end",
     help="Step through the backward pass; rows not yet computed are empty.",
 )
 note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
 st.caption(CASE_NOTES[preset] + (f" Here the {note}." if note else ""))
 
 rollout = critic_rollout(preset, seed, WARMUP_UPDATES, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
-table = pd.DataFrame(rewards_to_go_table(rollout, gamma, computed=computed))
+table = backward_pass(rewards_to_go_table(rollout, gamma), computed)  # rows not yet reached: NaN
 current = NUM_STEPS - computed  # the row the backward pass filled last (NUM_STEPS: none yet)
 
-shown = table.rename(
-    columns={
-        "reward": "r_t",
-        "bootstrap": "after this step",
-        "bootstrap_value": "bootstrap value",
-        "next_value": "γ multiplies",
-        "rewards_to_go": "R̂_t",
-    }
-)
-shown.insert(1, "pass", np.where(shown["t"] == current, "◀ now", ""))
-st.dataframe(
-    shown,
-    hide_index=True,
-    placeholder="",  # rows the backward pass has not reached yet stay empty
-    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("r_t", "bootstrap value", "γ multiplies", "R̂_t")},
-    key="rtg_table",
-)
+shown, config = rewards_to_go_view(table, current)
+st.dataframe(shown, hide_index=True, placeholder="", column_config=config, key="rtg_table")  # placeholder: unreached rows stay empty
 
 if computed == 0:
     st.info("Move the step-through slider to start the backward pass at the last row.")
 else:
     row = table.iloc[current]
     source = {
-        "nothing (terminated)": r"0",
-        "V(final obs) (time limit)": r"V_\phi(s^{\text{final}})",
-        "V(s_T) (batch ends)": r"V_\phi(s_T)",
+        "terminated": r"0",
+        "truncated": r"V_\phi(s^{\text{final}})",
+        "batch_end": r"V_\phi(s_T)",
     }.get(row["bootstrap"], rf"\hat R_{{{current + 1}}}")
     following = f"{row['next_value']:.3f}" if row["next_value"] >= 0 else f"({row['next_value']:.3f})"
     st.latex(
@@ -118,22 +97,8 @@ else:
         rf" = {row['reward']:.3f} + {gamma:.2f} \times {following} = {row['rewards_to_go']:.3f}"
     )
 
-ends = table["terminated"] | table["truncated"]
-chart_df = pd.DataFrame(
-    {
-        "t": table["t"],
-        "reward r_t": table["reward"],
-        "reward-to-go R̂_t": table["rewards_to_go"],
-        # episode number within the table, so the R̂ line breaks where an episode ended
-        "episode": np.concatenate([[0], np.cumsum(ends.to_numpy())[:-1]]),
-    }
-)
-events = pd.DataFrame(
-    {
-        "x": table["t"][ends],
-        "event": np.where(table["terminated"][ends], "terminated", "truncated (time limit)"),
-    }
-)
+episode, events = episode_marks(table)  # the R̂ line breaks where an episode ended
+chart_df = pd.DataFrame({"t": table["t"], "reward r_t": table["reward"], "reward-to-go R̂_t": table["rewards_to_go"], "episode": episode})
 show_chart(
     step_chart(
         chart_df,
@@ -170,7 +135,7 @@ if truncated_rows:
         f"kept swinging, so the row bootstraps from the critic's value of the observation it was cut "
         f"at (V = {values}). Treating it as a termination would teach V that time itself is deadly."
     )
-if last["bootstrap"] == "V(s_T) (batch ends)":
+if last["bootstrap"] == "batch_end":
     notes.append(
         f"- **End of the batch** after step {int(last['t'])}: the episode goes on in the next batch, so "
         f"the last row bootstraps from V(s_T) = {last['bootstrap_value']:.3f}, the critic's value of "

@@ -2,7 +2,9 @@
 
 Nothing here is a second implementation: rollouts come from :func:`collect_rollout`, values
 from the trainer's critic, advantages from :mod:`ppo_core.advantages`, the update from
-:meth:`PPOTrainer.update`. These functions only arrange the numbers for a lesson.
+:meth:`PPOTrainer.update`. These functions compute the numbers a lesson shows, in columns
+named by what they hold; naming them for a page (symbols, formats, words) is the page's side
+(views.lesson_tables).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ __all__ = [
     "update_epochs_table",
     "update_epoch_samples",
     "objective_curves",
-    "transition_table",
     "skip_to_time_limit",
     "rewards_to_go_table",
     "advantage_table",
@@ -262,34 +263,7 @@ def update_epoch_samples(trace: UpdateTrace, epoch: int) -> dict[str, np.ndarray
     }
 
 
-# -- pages 1 to 3: the loop, rewards-to-go, advantages ---------------------------------------
-
-
-def transition_table(rollout: Rollout, env_index: int = 0) -> dict[str, np.ndarray]:
-    """The loop of page 1, one row per step t of environment ``env_index``.
-
-    Columns, each of shape (T,): ``t``; ``s[i]`` for each component of the observation s_t;
-    ``a`` (discrete) or ``a[j]`` (each component of a continuous action) for a_t;
-    ``log_prob`` = log π_θ(a_t|s_t) and ``prob`` = π_θ(a_t|s_t) (a probability for a discrete
-    policy, a density for a Gaussian one); ``reward`` r_t; ``terminated``, ``truncated``.
-    """
-    obs = rollout.obs[:, env_index].numpy()
-    actions = rollout.actions[:, env_index].numpy()
-    log_probs = rollout.log_probs[:, env_index].numpy().astype(np.float64)
-    out: dict[str, np.ndarray] = {"t": np.arange(obs.shape[0])}
-    for i in range(obs.shape[1]):
-        out[f"s[{i}]"] = obs[:, i].astype(np.float64)
-    if actions.ndim == 1:
-        out["a"] = actions
-    else:
-        for j in range(actions.shape[1]):
-            out[f"a[{j}]"] = actions[:, j].astype(np.float64)
-    out["log_prob"] = log_probs
-    out["prob"] = np.exp(log_probs)
-    out["reward"] = rollout.rewards[:, env_index]
-    out["terminated"] = rollout.terminated[:, env_index]
-    out["truncated"] = rollout.truncated[:, env_index]
-    return out
+# -- pages 2 and 3: rewards-to-go, advantages ---------------------------------------------
 
 
 def skip_to_time_limit(trainer: PPOTrainer, row: int, env_index: int = 0) -> int:
@@ -314,16 +288,8 @@ def skip_to_time_limit(trainer: PPOTrainer, row: int, env_index: int = 0) -> int
     return skip if skip >= 0 else skip + limit
 
 
-_BOOTSTRAP_LABELS = {
-    "terminated": "nothing (terminated)",
-    "truncated": "V(final obs) (time limit)",
-    "batch_end": "V(s_T) (batch ends)",
-    "next_row": "R̂ of the next row",
-}
-
-
-def rewards_to_go_table(rollout: Rollout, gamma: float, computed: int | None = None, env_index: int = 0) -> dict[str, np.ndarray]:
-    """Rewards-to-go of environment ``env_index`` row by row, as the backward pass fills them.
+def rewards_to_go_table(rollout: Rollout, gamma: float, env_index: int = 0) -> dict[str, np.ndarray]:
+    """Rewards-to-go of environment ``env_index`` row by row, with what follows each reward.
 
         R̂_t = r_t + γ · next_t,   next_t = 0              if step t terminated the episode
                                           V(s_final,t)   if a time limit cut it after step t
@@ -332,14 +298,11 @@ def rewards_to_go_table(rollout: Rollout, gamma: float, computed: int | None = N
 
     ``rewards_to_go`` comes from :func:`ppo_core.advantages.rewards_to_go` with
     ``truncated=``, ``final_values=`` and ``last_value=`` (the rollout's critic values).
-    ``computed``: how many rows the backward pass has filled, counted from the end (None: all);
-    earlier rows of ``rewards_to_go`` and ``next_value`` are NaN. The recursion runs from
-    t = T−1 down and row t reads only rows after it, so a filled row already holds its final value.
 
-    Columns, each (T,): ``t``, ``reward``, ``terminated``, ``truncated``; ``bootstrap`` (str:
-    what stands in for the rest of the episode after step t); ``bootstrap_value`` (0, V(s_final)
-    or V(s_T) where a row uses one, NaN where the next row continues it); ``next_value`` (next_t);
-    ``rewards_to_go`` (R̂_t).
+    Columns, each (T,): ``t``, ``reward``, ``terminated``, ``truncated``; ``bootstrap`` (which
+    case above gives next_t: "terminated", "truncated", "batch_end" or "next_row");
+    ``bootstrap_value`` (0, V(s_final) or V(s_T) where a row uses one, NaN where the next row
+    continues it); ``next_value`` (next_t); ``rewards_to_go`` (R̂_t).
     """
     from .advantages import rewards_to_go
 
@@ -359,20 +322,15 @@ def rewards_to_go_table(rollout: Rollout, gamma: float, computed: int | None = N
     bootstrap_value[truncated] = final_values[truncated]
     bootstrap_value[terminated] = 0.0
     next_value = np.where(kind == "next_row", np.append(rtg[1:], np.nan), bootstrap_value)
-
-    filled = t_len if computed is None else int(np.clip(computed, 0, t_len))
-    shown_rtg, shown_next = rtg.copy(), next_value.copy()
-    shown_rtg[: t_len - filled] = np.nan
-    shown_next[: t_len - filled] = np.nan
     return {
         "t": np.arange(t_len),
         "reward": rewards,
         "terminated": terminated,
         "truncated": truncated,
-        "bootstrap": np.array([_BOOTSTRAP_LABELS[k] for k in kind], dtype=object),
+        "bootstrap": kind,
         "bootstrap_value": bootstrap_value,
-        "next_value": shown_next,
-        "rewards_to_go": shown_rtg,
+        "next_value": next_value,
+        "rewards_to_go": rtg,
     }
 
 

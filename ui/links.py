@@ -1,17 +1,15 @@
 """Shareable links: a page's control values live in the URL's query parameters.
 
-A page lists its controls once, as ``Param``s, and calls ``restore(PARAMS)`` before drawing
-them. app.py does the rest around every page run (``begin_page`` before, ``publish`` after), so
-moving a control rewrites the URL, and a copied URL opens the page with the same values::
+Each control is declared once, as a ``Param`` (its key, default, kind and range), and
+``restore`` gives its widget key its value before the widget is drawn. app.py does the rest
+around every page run (``begin_page`` before, ``publish`` after), so moving a control rewrites
+the URL, and a copied URL opens the page with the same values. A lesson page does both in one
+call, ``views.lesson_controls.control``, which draws the widget from the same Param::
 
-    PARAMS = [
-        Param("clip_eps", 0.2, "float", 0.05, 0.5, step=0.01),
-        Param("clip_probe", 1.3, "float", 0.0, 2.0, step=0.01),
-    ]
-    restore(PARAMS)  # before the widgets: sets st.session_state[key], shows notes for bad values
-    eps = st.slider("Clip range ε", 0.05, 0.5, step=0.01, key="clip_eps")  # no value=: it comes from the session
+    eps = control(Param("clip_eps", 0.2, "float", 0.05, 0.5, step=0.01), "Clip range ε")
 
-The widgets take their value from ``st.session_state[key]``, so they must not be given one
+This module draws no controls (only the notes and the link popover). The widgets
+take their value from ``st.session_state[key]``, so they must not be given one
 (``value=``/``index=``) too. Rules for a page's values:
 
 - On the first run of a page (a fresh session, or arriving from another page) every parameter in
@@ -19,7 +17,7 @@ The widgets take their value from ``st.session_state[key]``, so they must not be
 - On later runs the controls lead and the URL follows, unless the URL itself changed since it was
   last written (the browser's back/forward buttons): then its parameters are applied again.
 - A malformed or out-of-range value is never applied: the control gets its default, and a note
-  under the title names the parameter, the bad value and what is allowed.
+  (above the control) names the parameter, the bad value and what is allowed.
 - The URL holds only the current page's parameters (and ``present=1`` in presenter mode):
   the previous page's are dropped when the next page publishes.
 
@@ -48,6 +46,7 @@ FALSE_WORDS = {"0", "false", "no", "off"}
 # Number.MAX_SAFE_INTEGER), so no control here accepts it, bounded or not.
 MAX_MAGNITUDE = 2.0**53
 NOTE_VALUE_CHARS = 40  # a link's value is cut to this length in a note: a URL's can be thousands long
+NOTE_ICON = ":material/link_off:"  # the icon of a note about a link's value
 
 
 @dataclass(frozen=True)
@@ -294,7 +293,7 @@ def restore(params: Sequence[Param], *, show_notes: bool = True) -> list[str]:
     notes = [state.notes[n] for n in names if n in state.notes]
     if show_notes:
         for note in notes:
-            st.warning(note, icon=":material/link_off:")
+            st.warning(note, icon=NOTE_ICON)
     return notes
 
 

@@ -12,6 +12,7 @@ import streamlit as st
 from ppo_core import PRESETS, PPOConfig
 from ppo_core.config import BoundSetting, settings
 from ui.links import Param
+from views import lesson_controls
 
 PER_ROW = 4
 
@@ -57,19 +58,15 @@ def draw(preset: str) -> tuple[PPOConfig | None, str | None]:
     by :func:`url_params` first). Returns (config, None), or (None, the reason it is invalid)."""
     base = PRESETS[preset]
     values = {}
-    for i, (name, s) in enumerate(page_settings(type(base)).items()):
+    for i, ((name, s), param) in enumerate(zip(page_settings(type(base)).items(), url_params(preset), strict=True)):
         if i % PER_ROW == 0:
             cols = st.columns(PER_ROW)
-        col, key = cols[i % PER_ROW], widget_key(preset, name)
-        if s.control == "select":
-            values[name] = col.selectbox(s.title, list(s.choices), format_func=s.choices.get, key=key, help=s.help)
-        elif s.control == "toggle":
-            values[name] = col.toggle(s.title, key=key, help=s.help)
-        else:
-            low, high = _bounds(s)
-            widget = col.slider if s.control == "slider" else col.number_input
-            value = widget(s.title, low, high, step=s.step, format=s.fmt, key=key, help=s.help)
-            values[name] = int(value) if s.kind == "int" else float(value)
+        options = {"help": s.help}
+        if s.choices is not None:
+            options["format_func"] = s.choices.get
+        elif s.kind != "bool":
+            options.update(step=s.step, format=s.fmt)  # a number box's step is not the Param's grid
+        values[name] = lesson_controls.draw(param, s.title, s.control, where=cols[i % PER_ROW], **options)
     try:
         return base.replace(**values), None
     except ValueError as exc:
