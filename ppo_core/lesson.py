@@ -140,7 +140,7 @@ def trace_update(trainer: PPOTrainer, batch: Batch | None = None) -> UpdateTrace
 
     def snapshot() -> None:
         with torch.no_grad():
-            log_probs = trainer.agent.log_prob(trainer.agent.actor_output(batch.obs), batch.actions)
+            log_probs = trainer.agent.distribution(batch.obs).log_prob(batch.actions)
             trace.ratios.append((log_probs - batch.log_probs).exp().numpy())
             trace.action_probs.append(log_probs.exp().numpy())
             trace.values.append(trainer.agent.value(batch.obs).numpy())

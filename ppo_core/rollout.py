@@ -4,7 +4,8 @@ Storage is time-first, ``(num_steps, num_envs, ...)`` as in CleanRL. During coll
 the actor runs, once per vector step, to sample actions; the critic's values and the
 log-probabilities of the taken actions are computed afterwards in one batched pass
 (:func:`evaluate_rollout`) — the networks do not change during a rollout, so the numbers are
-the same and the per-step cost is halved.
+the same, the per-step cost is halved, and the old log-probabilities log π_θk are computed
+exactly as the update computes the new ones (so the first ratio of an update is exactly 1).
 """
 
 from __future__ import annotations
@@ -57,27 +58,23 @@ def collect_rollout(envs: gym.vector.VectorEnv, agent: ActorCritic, obs: np.ndar
     rollout_final: dict[tuple[int, int], np.ndarray] = {}
     ep_returns: list[float] = []
     ep_lengths: list[int] = []
-    # inference_mode rather than no_grad: tensor operations skip autograd's version counting, a
-    # seventh cheaper on these tiny tensors. Its tensors cannot enter a graph later, so nothing
-    # made in it is kept: the rollout's tensors are made from the NumPy buffers afterwards.
-    with torch.inference_mode():
-        for t in range(num_steps):
-            obs_buf[t] = obs
-            action = agent.sample_actions(torch.from_numpy(obs_buf[t])).numpy()
-            if actions is None:
-                actions = np.empty((num_steps, *action.shape), dtype=action.dtype)
-            actions[t] = action
-            obs, reward, term, trunc, info = envs.step(action)
-            rewards[t] = reward
-            terminated[t] = term
-            truncated[t] = trunc
-            if "final_obs" in info:
-                ended = info["_final_obs"]
-                for i in np.flatnonzero(ended & trunc & ~term):
-                    rollout_final[(t, int(i))] = info["final_obs"][i]
-                r, l = episode_stats(info)
-                ep_returns.extend(r.tolist())
-                ep_lengths.extend(l.tolist())
+    for t in range(num_steps):
+        obs_buf[t] = obs
+        action = agent.act(torch.from_numpy(obs_buf[t])).numpy()
+        if actions is None:
+            actions = np.empty((num_steps, *action.shape), dtype=action.dtype)
+        actions[t] = action
+        obs, reward, term, trunc, info = envs.step(action)
+        rewards[t] = reward
+        terminated[t] = term
+        truncated[t] = trunc
+        if "final_obs" in info:
+            ended = info["_final_obs"]
+            for i in np.flatnonzero(ended & trunc & ~term):
+                rollout_final[(t, int(i))] = info["final_obs"][i]
+            r, l = episode_stats(info)
+            ep_returns.extend(r.tolist())
+            ep_lengths.extend(l.tolist())
     return Rollout(
         obs=torch.from_numpy(obs_buf),
         actions=torch.from_numpy(actions),
@@ -97,7 +94,7 @@ def evaluate_rollout(agent: ActorCritic, rollout: Rollout) -> Rollout:
     t_len, n = rollout.rewards.shape
     flat_obs = rollout.obs.reshape(t_len * n, -1)
     flat_actions = rollout.actions.reshape(t_len * n, *rollout.actions.shape[2:])
-    rollout.log_probs = agent.log_prob(agent.actor_output(flat_obs), flat_actions).reshape(t_len, n)
+    rollout.log_probs = agent.distribution(flat_obs).log_prob(flat_actions).reshape(t_len, n)
     extra = [rollout.next_obs]
     if rollout.final_obs:
         extra.append(torch.as_tensor(np.stack(list(rollout.final_obs.values())), dtype=torch.float32))
