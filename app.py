@@ -2,29 +2,10 @@
 
 import streamlit as st
 
+from runs.manager import get_scheduler
 from ui import links, presenter
 from ui.pages import HOME, LESSONS
-from ui.runner import get_scheduler
-
-
-def connected_sessions() -> int | None:
-    """Browser sessions connected to this server, from Streamlit's runtime (None if unknown)."""
-    from streamlit.runtime import Runtime
-
-    if not Runtime.exists():
-        return None
-    return Runtime.instance()._session_mgr.num_active_sessions()  # no public API for the count
-
-
-def session_connected(session_id: str) -> bool | None:
-    """Is this browser session still connected (None if unknown)? A closed tab or a reloaded
-    page disconnects its session at once, so its runs can stop within seconds."""
-    from streamlit.runtime import Runtime
-
-    if not Runtime.exists():
-        return None
-    alive = Runtime.instance()._session_mgr.is_active_session(session_id)  # no public API either
-    return alive if isinstance(alive, bool) else None  # (AppTest's runtime is a mock)
+from views import session
 
 
 def main() -> None:
@@ -37,20 +18,19 @@ def main() -> None:
     links.read_presenter_flag()
     page = st.navigation({"Start": pages[:1], "The lesson": pages[1:]}, position="top" if links.presenter_mode() else "sidebar")
     links.begin_page(page.url_path)
-    # Keep one training worker imported and waiting while anyone uses the app, so pressing Start
-    # on the training page shows a first point within a second instead of after torch's import.
-    scheduler = get_scheduler()
-    scheduler.open_sessions = connected_sessions
-    scheduler.session_alive = session_connected
-    scheduler.warm_up()
+    # This session counts as connected (its runs stop once it ends), and the server's scheduler
+    # exists: it keeps one training worker imported and waiting while anyone is connected, so
+    # Start on the training page shows a first point within a second, not after torch's import.
+    session.session_id()
+    get_scheduler()
 
     active_runs = [r for r in st.session_state.get("train_runs", []) if r.active]
     if active_runs and page.url_path != "training":
 
         @st.fragment(run_every=2.0)
         def heartbeat() -> None:
-            """Keep this session's runs alive while the student reads another page: a run is
-            stopped once its session has not polled it for a few seconds (tab closed or reloaded)."""
+            """Show this session's runs while the student reads another page, and poll them: the
+            heartbeat that keeps them where the server cannot tell whether the session is connected."""
             for run in active_runs:
                 run.poll()
             running = [r for r in active_runs if r.active]

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
-from streamlit.dataframe_util import convert_anything_to_arrow_bytes
 
 from ppo_core import PRESETS
 from ppo_core.lesson import (
@@ -44,9 +44,9 @@ def shown_subset(n: int) -> slice:
 
 
 def frozen(spec: dict) -> dict:
-    """``spec`` with its datasets already in Arrow, the form st.vega_lite_chart sends: done once
-    per trace here instead of on every redraw."""
-    return {**spec, "datasets": {name: convert_anything_to_arrow_bytes(data) for name, data in spec["datasets"].items()}}
+    """``spec`` with its datasets already Arrow tables, the form st.vega_lite_chart sends: the
+    conversion from pandas is done once per trace here instead of on every redraw."""
+    return {**spec, "datasets": {name: pa.Table.from_pandas(pd.DataFrame(data)) for name, data in spec["datasets"].items()}}
 
 
 def epoch_charts(trace, table, over_epochs: dict, ranges: dict, epoch: int) -> dict:

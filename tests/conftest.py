@@ -18,9 +18,9 @@ def _exception_details_in_test_reports():
     showErrorDetails = "type" keeps an exception's message and traceback off the page; a failing
     test's report needs them. (Streamlit reads STREAMLIT_* variables only through its command
     line, so this is set here; the browser tests' servers keep the file's value.)"""
-    from streamlit import config
+    import streamlit as st
 
-    config.set_option("client.showErrorDetails", "full")
+    st.set_option("client.showErrorDetails", "full")
 
 
 @pytest.fixture(autouse=True)
@@ -64,14 +64,20 @@ def chart_datasets(at) -> list[list]:
     """
     import json
 
-    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
-
     out = []
     for el in at.get("vega_lite_chart"):
         spec = json.loads(el.proto.spec)
-        frames = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in el.proto.datasets]
+        frames = [arrow_frame(d.data.data) for d in el.proto.datasets]
         out.append((spec, frames))
     return out
+
+
+def arrow_frame(data: bytes):
+    """One Arrow IPC stream, as Streamlit sends a chart's dataset, read back as a DataFrame
+    (with pyarrow's public reader: Streamlit's own converter is not a public API)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all().to_pandas()
 
 
 def named_datasets(chart) -> dict:
@@ -80,12 +86,11 @@ def named_datasets(chart) -> dict:
     import json
 
     import pandas as pd
-    import pyarrow as pa
 
     spec = json.loads(chart.proto.spec)
     out = {name: pd.DataFrame(rows) for name, rows in spec.get("datasets", {}).items()}
     for named in chart.proto.datasets:
-        out[named.name] = pa.ipc.open_stream(named.data.data).read_all().to_pandas()
+        out[named.name] = arrow_frame(named.data.data)
     return out
 
 

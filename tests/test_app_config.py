@@ -44,9 +44,9 @@ def test_streamlit_knows_every_option():
     exist in the installed Streamlit (st.get_option refuses an unknown name), and showErrorDetails
     must be one of its values."""
     import streamlit as st
-    from streamlit.config import ShowErrorDetailsConfigOptions
+    from streamlit_private import show_error_details_values
 
     for section, values in config().items():
         for name in values:
             st.get_option(f"{section}.{name}")
-    assert config()["client"]["showErrorDetails"] in {o.value for o in ShowErrorDetailsConfigOptions}
+    assert config()["client"]["showErrorDetails"] in show_error_details_values()

@@ -42,7 +42,7 @@ TARGET = CARTPOLE.target_return  # 475
 REACH_TIMEOUT_S = 900
 FIRST_POINT_LIMIT_S = float(os.environ.get("FIRST_POINT_LIMIT_S", "2.0"))
 # Safety nets for what takes seconds on an idle machine: a state shown after a click (Stop: the
-# worker saves its model and exits; ui.runner ends it after 3 s), a worker gone after a tab
+# worker saves its model and exits; runs.manager ends it after 3 s), a worker gone after a tab
 # closed (the watchdog's 3 s grace, its 1 s tick, a 2 s stop), the spare let go once no browser
 # session is connected, a spare worker importing torch.
 STATE_TIMEOUT_S = 120

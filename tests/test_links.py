@@ -232,18 +232,16 @@ def test_another_page_does_not_inherit_the_parameters(open_with):
     assert not notes(at)
 
 
-def test_no_widget_default_and_session_state_warning(open_with, monkeypatch):
+def test_no_widget_default_and_session_state_warning(open_with):
     """The widgets get their values only from session state: Streamlit's 'created with a default
     value but also had its value set via the Session State API' warning must not appear."""
-    from streamlit.elements.lib import policies
+    from streamlit_private import default_value_warnings
 
-    logged = []
-    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
-    monkeypatch.setattr(policies._LOGGER, "warning", lambda msg, *a, **k: logged.append(msg % a))
-    open_with(CLIP, {"clip_eps": "0.1", "clip_kl_target": "0.02"})
-    open_with(ADV, {"adv_normalize": "1", "adv_warmup": "2", "adv_gamma": "0.9"})
-    open_with(RTG, {"rtg_gamma": "0.5", "rtg_seed": "2"})
-    open_with(LOOP, {"loop_seed": "2", "loop_env": "pendulum-discrete"})
+    with default_value_warnings() as logged:
+        open_with(CLIP, {"clip_eps": "0.1", "clip_kl_target": "0.02"})
+        open_with(ADV, {"adv_normalize": "1", "adv_warmup": "2", "adv_gamma": "0.9"})
+        open_with(RTG, {"rtg_gamma": "0.5", "rtg_seed": "2"})
+        open_with(LOOP, {"loop_seed": "2", "loop_env": "pendulum-discrete"})
     assert not logged, logged
 
 

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import arrow_frame
 from ppo_core import (
     PRESETS,
     approx_kl,
@@ -35,13 +36,11 @@ def metrics(at) -> dict[str, str]:
 
 def charts(at) -> dict[str, tuple[dict, dict]]:
     """Each chart by its role: (spec, {dataset name: DataFrame})."""
-    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
-
     elements = at.get("vega_lite_chart")
     assert len(elements) == len(CHARTS)
     out = {}
     for name, el in zip(CHARTS, elements):
-        frames = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in el.proto.datasets}
+        frames = {d.name: arrow_frame(d.data.data) for d in el.proto.datasets}
         out[name] = (json.loads(el.proto.spec), frames)
     return out
 

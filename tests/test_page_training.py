@@ -383,7 +383,7 @@ def test_polling_a_stopped_run_never_blocks_on_a_message_cut_short():
     import struct
     import threading
 
-    from ui.runner import RUNNING, TrainingRun
+    from runs.manager import RUNNING, TrainingRun
 
     ctx = mp.get_context("spawn")
     run = TrainingRun(CARTPOLE.to_dict(), label="cut short")

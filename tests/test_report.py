@@ -19,7 +19,7 @@ import pytest
 from ppo_core import PRESETS, PPOConfig, PPOTrainer
 from ppo_core.advantages import normalize_advantages
 from ui import report
-from ui.runner import FINISHED, TrainingRun
+from runs.manager import FINISHED, TrainingRun
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHORT = PRESETS["cartpole"].replace(total_steps=3 * PRESETS["cartpole"].batch_size, seed=7)

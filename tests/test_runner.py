@@ -1,4 +1,4 @@
-"""ui.runner's scheduler on its own: when runs are given up, and when a new spare worker starts.
+"""runs.manager's scheduler on its own: when runs are given up, and when a new spare worker starts.
 
 Each scheduler here is private to its test (not the server's shared one) and is shut down at
 the end, so no worker outlives the test.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ppo_core import PRESETS
-from ui.runner import PAUSED, RUNNING, STOPPED, RunScheduler, TrainingRun, _WorkerProcess
+from runs.manager import PAUSED, RUNNING, STOPPED, RunScheduler, TrainingRun, _WorkerProcess
 
 START_TIMEOUT_S = 120  # a spawned worker imports torch: slow on a busy machine
 # paused before its first update: the worker holds the run without computing

@@ -47,6 +47,7 @@ import pandas as pd
 
 from ppo_core import ENVIRONMENTS, PRESETS, RETURN_WINDOW, PPOConfig
 from ppo_core.config import settings
+from ppo_core.diagnostics import collapse_warning
 from ppo_core.trainer import target_reached
 from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 
@@ -369,6 +370,9 @@ def _outcome_sentences(run: _Run, out: dict) -> list[str]:
             f"Largest approx KL of an update: {out['max_approx_kl']:.4g} (update {out['max_kl_update']}); "
             f"clip fraction in the last update: {'—' if clip is None else f'{clip:.3f}'}."
         )
+    collapsed = collapse_warning(run.records)
+    if collapsed:
+        lines.append(f"**Warning.** {collapsed}")
     if out["wall_s"] is not None:
         lines.append(f"Training time: {out['wall_s']:.1f} s (pauses excluded).")
     if run.state:
@@ -482,6 +486,10 @@ def _summary(runs: list[_Run], title: str | None, extra: dict[str, list[str]]) -
             lines.append(f"Fastest to its target: {first}, after {steps:,} steps.")
         else:
             lines.append("No run reached its target in the steps recorded.")
+        for i, r in zip(ids, runs):
+            collapsed = collapse_warning(r.records)
+            if collapsed:
+                lines += ["", f"**Warning, {i}.** {collapsed}"]
         if len({r.config.env_id for r in runs}) > 1:
             lines += ["", "The runs train on different environments: their returns are on different scales."]
     lines += ["", *_files_section(runs, extra), ""]
@@ -500,7 +508,7 @@ def lab_report_zip(
     """The lab report of one run, or a comparison of several, as zip bytes.
 
     ``runs``: one run or a list of them; a run is any object with ``.config`` (a
-    :class:`~ppo_core.PPOConfig` or its ``to_dict()``, as :class:`ui.runner.TrainingRun` holds it)
+    :class:`~ppo_core.PPOConfig` or its ``to_dict()``, as :class:`runs.manager.TrainingRun` holds it)
     and ``.records`` (the trainer's metric dicts, one per update), and optionally ``.label``,
     ``.preset`` (a key of ``PRESETS``; guessed from the environment when missing), ``.state`` and
     ``.message``. The page's ``TrainingRun`` objects qualify as they are. ``labels`` overrides

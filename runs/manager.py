@@ -20,11 +20,12 @@ so paused runs are bounded too: one paused for ``pause_limit`` seconds (10 minut
 and when a queued run needs a process while ``max_paused`` (8) paused runs keep theirs, the one
 paused longest is stopped. Live workers: at most ``max_running + max_paused`` plus one spare.
 
-Runs stop when their session ends: a watchdog thread asks the app (``session_alive``) whether
-each run's browser session is still connected and stops the runs of a session gone for
-``disconnect_grace`` seconds (tab closed, page reloaded). Where the app cannot tell, it falls
-back to the heartbeat that :meth:`TrainingRun.poll` records and stops runs not polled for
-``abandon_after`` seconds. A connected tab in the background (whose timers the browser slows
+Runs stop when their session ends: a watchdog thread asks (``session_alive``) whether each
+run's browser session is still connected and stops the runs of a session gone for
+``disconnect_grace`` seconds (tab closed, page reloaded). The server's scheduler asks the
+:data:`SESSIONS` registry, which the app keeps through a session-scoped Streamlit resource
+(views/session.py). Where nobody can tell, it falls back to the heartbeat that
+:meth:`TrainingRun.poll` records and stops runs not polled for ``abandon_after`` seconds. A connected tab in the background (whose timers the browser slows
 down) keeps its run. A worker exits by itself when the server goes away (end-of-file on its
 command pipe, or a broken records pipe).
 
@@ -58,7 +59,7 @@ PAUSE_LIMIT_S = 600.0  # a run paused this long is stopped: its idle process sti
 MAX_PAUSED = 8  # paused runs that keep a process while a queued run waits for one (~2.4 GB)
 _SPAWN_LOCK = threading.Lock()
 _NO_MAIN = types.ModuleType("__main__")
-_NO_MAIN.__spec__ = importlib.machinery.ModuleSpec("ui.runner.__main__", None)
+_NO_MAIN.__spec__ = importlib.machinery.ModuleSpec("runs.manager.__main__", None)
 BATCH_POINTS = 400  # (ratio, advantage) samples sent per update for the clip plot
 
 # What a signal that ends a worker most likely means, for the page's message.
@@ -552,8 +553,8 @@ class RunScheduler:
         self.pause_limit = pause_limit
         self.max_paused = max_paused
         self._last_launch = -float("inf")
-        # Set by the app: how many browser sessions are connected (None if it cannot tell), and
-        # whether one session is still connected (None if it cannot tell).
+        # How many browser sessions are connected, and whether one session still is (None: cannot
+        # tell). get_scheduler() points both at the SESSIONS registry; a test may set its own.
         self.open_sessions: Callable[[], int | None] = lambda: None
         self.session_alive: Callable[[str], bool | None] = lambda session_id: None
         self._lock = threading.RLock()
@@ -655,20 +656,25 @@ class RunScheduler:
                 r.stop(timeout=2.0)
             if ending:
                 self._schedule()
-            # Nobody is connected (or no page has run for a minute) and nothing trains: let the
-            # spare worker go too, so a server nobody is using has no worker process at all.
+            # Nobody is connected (or, where that is unknown, no page has run for a minute) and
+            # nothing trains: let the spare worker go too, so a server nobody is using has no
+            # worker process at all. While a session is connected, keep one ready (made again
+            # here after a launch took it or nobody was connected), so Start trains at once.
             try:
                 sessions = self.open_sessions()
             except Exception:  # noqa: BLE001 - a hint only; fall back to the idle timer
                 sessions = None
             with self._lock:
                 # (ended runs stay in _runs until the next tick; only an active one needs the server)
-                idle = not any(r.active for r in self._runs) and (sessions == 0 or now - self._last_activity > self.spare_idle_after)
+                unused = sessions == 0 or (sessions is None and now - self._last_activity > self.spare_idle_after)
+                idle = not any(r.active for r in self._runs) and unused
                 spare = self._spare if idle else None
                 if spare is not None:
                     self._spare = None
             if spare is not None:
                 spare.discard()
+            elif sessions and self._spare is None:
+                self._schedule()
 
     def _abandoned(self, run: TrainingRun, now: float) -> bool:
         """Has the run's session ended? By the app's word if it can tell, else by the heartbeat."""
@@ -688,7 +694,7 @@ class RunScheduler:
         return now - run._gone_since >= self.disconnect_grace
 
     def warm_up(self) -> None:
-        """Start the spare worker now (the page calls this when it opens)."""
+        """Start the spare worker now (:func:`get_scheduler` does when it creates the server's)."""
         self.tick()
 
     def shutdown(self) -> None:
@@ -703,14 +709,64 @@ class RunScheduler:
             r.stop(timeout=2.0)
 
 
+class SessionRegistry:
+    """Which browser sessions are connected, by an id of the app's choosing (thread-safe).
+
+    The app opens a session's id while the session is connected and releases it when the
+    session disconnects; the scheduler's watchdog reads :meth:`alive` and :meth:`count`. Kept
+    here, not in Streamlit, so the run manager needs no framework internals to know them."""
+
+    FORGET_AFTER_S = 3600.0  # a released id is kept this long (its runs are long stopped), then dropped
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._open: set[str] = set()
+        self._released: dict[str, float] = {}  # id -> when it was released
+        self._seen_any = False
+
+    def open(self, session_id: str) -> None:
+        """The session is connected (again: a session that reconnects reopens its id)."""
+        with self._lock:
+            self._seen_any = True
+            self._open.add(session_id)
+            self._released.pop(session_id, None)
+
+    def release(self, session_id: str) -> None:
+        """The session disconnected (its tab closed or reloaded, or its network dropped)."""
+        now = time.monotonic()
+        with self._lock:
+            self._open.discard(session_id)
+            self._released[session_id] = now
+            for old in [k for k, t in self._released.items() if now - t > self.FORGET_AFTER_S]:
+                del self._released[old]
+
+    def alive(self, session_id: str) -> bool | None:
+        """True while connected, False once released, None for an id never opened here."""
+        with self._lock:
+            if session_id in self._open:
+                return True
+            return False if session_id in self._released else None
+
+    def count(self) -> int | None:
+        """Connected sessions; None before any session has opened (this process may serve none)."""
+        with self._lock:
+            return len(self._open) if self._seen_any else None
+
+
+SESSIONS = SessionRegistry()  # the server's sessions, as the app reports them
 _scheduler: RunScheduler | None = None
 _scheduler_lock = threading.Lock()
 
 
 def get_scheduler() -> RunScheduler:
-    """The server's one scheduler (created on first use, shared by every session)."""
+    """The server's one scheduler (created on first use, shared by every session), reading the
+    :data:`SESSIONS` registry. Created warm: its spare worker starts importing torch at once, so
+    the first Start of the day trains within a second too."""
     global _scheduler
     with _scheduler_lock:
         if _scheduler is None:
             _scheduler = RunScheduler()
+            _scheduler.open_sessions = SESSIONS.count
+            _scheduler.session_alive = SESSIONS.alive
+            _scheduler.warm_up()
         return _scheduler
