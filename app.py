@@ -3,7 +3,7 @@
 import streamlit as st
 
 from runs.manager import get_scheduler
-from ui import links, presenter
+from views import links, presenter
 from ui.pages import HOME, LESSONS
 from views import session
 

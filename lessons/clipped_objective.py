@@ -6,7 +6,7 @@ from ppo_core import adaptive_beta, clip_binds, clipped_objective, clipped_term
 from ppo_core.lesson import objective_curves
 from ui.charts import clip_objective_chart
 from ui.links import Param
-from ui.widgets import predict_then_reveal, show_chart
+from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
 
 st.title("4 · The clipped objective")

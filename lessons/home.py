@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.pages import LESSONS, PSEUDOCODE, QUESTIONS
-from ui.widgets import predictions
+from views.widgets import predictions
 
 st.title("PPO, step by step")
 st.markdown(

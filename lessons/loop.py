@@ -13,8 +13,8 @@ from ppo_core.lesson import (
 )
 from ui.charts import histogram_chart, log_scale_chart, points_chart
 from ui.links import Param
-from ui.lesson_data import env_title
-from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_data import env_title
+from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
 from views.lesson_tables import number_formats, transcript
 

@@ -20,7 +20,7 @@ from ui.charts import (
     with_x_marker,
 )
 from ui.links import Param
-from ui.widgets import predict_then_reveal, show_chart
+from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
 
 PRESET_NAMES = {

@@ -11,8 +11,8 @@ from ppo_core.lesson import (
 )
 from ui.charts import step_chart
 from ui.links import Param
-from ui.lesson_data import critic_rollout, env_title
-from ui.widgets import predict_then_reveal, show_chart
+from views.lesson_data import critic_rollout, env_title
+from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
 from views.lesson_tables import backward_pass, episode_marks, rewards_to_go_view
 

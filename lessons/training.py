@@ -10,8 +10,9 @@ from __future__ import annotations
 import streamlit as st
 
 from ppo_core import ENVIRONMENTS, PRESETS
-from ui.links import Param, restore
-from ui.widgets import predict_then_reveal
+from ui.links import Param
+from views.links import restore
+from views.widgets import predict_then_reveal
 from views import exports, live_view, player, run_controls, training_controls
 
 PRESET_PARAM = Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset")

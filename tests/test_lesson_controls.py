@@ -68,7 +68,8 @@ def test_draw_refuses_a_widget_that_does_not_fit_the_kind():
 def demo_page():
     import streamlit as st
 
-    from ui.links import Param, begin_page, publish
+    from ui.links import Param
+    from views.links import begin_page, publish
     from views.lesson_controls import control
 
     begin_page("demo")

@@ -1,4 +1,4 @@
-"""Shareable links (ui.links), presenter mode and the predict-then-reveal count, as AppTests of
+"""Shareable links (ui.links, views.links), presenter mode and the predict-then-reveal count, as AppTests of
 the whole app: a page opened with query parameters shows their values, the parameters follow
 the controls, bad values give a note and the default, and presenter mode survives navigation."""
 

@@ -2,7 +2,7 @@
 note in plain text and the default, never an exception; and a property test of the parser.
 
 The pages' parameters are found by running each page once (AppTest) and reading the list that
-ui.links.restore keeps for the run, so a control added to a page is covered without a list here.
+views.links.restore keeps for the run, so a control added to a page is covered without a list here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plain_markdown import SPAN, code_spans
 
-from ui.links import NOTE_VALUE_CHARS, STATE, Param, format_value
+from ui.links import NOTE_VALUE_CHARS, Param, format_value
+from views.links import STATE
 from ui.pages import HOME, LESSONS
 
 HOSTILE = [

@@ -132,7 +132,7 @@ def clip_objective_chart(
     (a DataFrame with columns ``ratio``, ``objective``), some of them ringed in red
     (``highlight``, same columns), and an optional probe point on L^CLIP.
     ``curves`` is :func:`ppo_core.lesson.objective_curves`' output. Draw it with
-    ``ui.widgets.show_chart`` (or ``st.vega_lite_chart``); its data are the DataFrames in
+    ``views.widgets.show_chart`` (or ``st.vega_lite_chart``); its data are the DataFrames in
     ``spec["datasets"]``.
     """
     from ppo_core import clipped_objective

@@ -19,7 +19,8 @@ from typing import Any
 
 import streamlit as st
 
-from ui.links import NOTE_ICON, Param, restore
+from ui.links import Param
+from views.links import NOTE_ICON, restore
 
 # What each kind of Param is drawn as unless the page says otherwise.
 DEFAULT_WIDGET = {"float": "slider", "int": "slider", "choice": "select", "bool": "toggle"}

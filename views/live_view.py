@@ -17,7 +17,7 @@ from runs.manager import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, ST
 from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 from ui.compare import comparison_reading, variant_name
 from ui.report import diagnostics_frame, metrics_frame
-from ui.widgets import show_chart
+from views.widgets import show_chart
 from views import exports
 from views.run_controls import current, group, runs
 

@@ -1,6 +1,6 @@
 """Presenter mode: type and charts readable from the back of a room, no sidebar, no captions.
 
-Switched on by ``?present=1`` or the sidebar's toggle (ui.links keeps the flag in the session and
+Switched on by ``?present=1`` or the sidebar's toggle (views.links keeps the flag in the session and
 in the URL). app.py calls ``page_bar`` before each page: the style, and a bar at the top with the
 way out of presenter mode, the previous and next pages and the link to the view.
 Everything is local CSS: no fonts or other resources are fetched.
@@ -12,7 +12,7 @@ import copy
 
 import streamlit as st
 
-from ui import links
+from views import links
 
 BAR_KEY = "presenter_bar"  # its container carries the class st-key-presenter_bar
 MARKER_CLASS = "ppo-presenter"  # an empty element with this class is on every page in presenter mode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.links import presenter_mode
+from views.links import presenter_mode
 
 PREDICTIONS = "predictions"  # session_state: question key -> {"choice": ..., "correct": ...}, the first answer
 REVEALED = "predict_revealed"  # session_state: question keys the teacher revealed (presenter mode)
@@ -64,9 +64,9 @@ def _present(key: str, question: str, options: list[str], answer: str, explanati
 
 def show_chart(chart, **kwargs) -> None:
     """Draw a chart from ui.charts: an Altair chart, or a Vega-Lite spec dict (the clip plot).
-    In presenter mode its text is enlarged (ui.presenter.presenter_config)."""
+    In presenter mode its text is enlarged (views.presenter.presenter_config)."""
     if presenter_mode():
-        from ui.presenter import for_presenter
+        from views.presenter import for_presenter
 
         chart = for_presenter(chart)
     if isinstance(chart, dict):
