@@ -27,7 +27,7 @@ PRESETS: dict[str, PPOConfig] = {
     ),
     "acrobot": PPOConfig(
         env_id="Acrobot-v1",
-        total_steps=200_000,
+        total_steps=300_000,
         num_envs=16,
         num_steps=64,
         num_minibatches=4,

@@ -27,6 +27,19 @@ START_TIMEOUT_S = 120  # a spawned worker imports torch: slow on a busy machine
 IDLE_RUN = PRESETS["cartpole"].replace(total_steps=1_000_000).to_dict()
 
 
+@pytest.fixture(autouse=True)
+def no_server_scheduler():
+    """These tests count this process's worker processes. The app's server-wide scheduler, made
+    by the AppTest page runs earlier in the session, keeps a spare worker while a session is
+    connected, and AppTest sessions never disconnect: it is shut down first."""
+    from runs import manager
+
+    with manager._scheduler_lock:
+        server, manager._scheduler = manager._scheduler, None
+    if server is not None:
+        server.shutdown()
+
+
 @pytest.fixture
 def scheduler():
     s = RunScheduler(max_running=2, abandon_after=2.0, watchdog_interval=0.2, disconnect_grace=1.0, respare_after=3600.0)
