@@ -58,23 +58,28 @@ def collect_rollout(envs: gym.vector.VectorEnv, agent: ActorCritic, obs: np.ndar
     rollout_final: dict[tuple[int, int], np.ndarray] = {}
     ep_returns: list[float] = []
     ep_lengths: list[int] = []
-    for t in range(num_steps):
-        obs_buf[t] = obs
-        action = agent.act(torch.from_numpy(obs_buf[t])).numpy()
-        if actions is None:
-            actions = np.empty((num_steps, *action.shape), dtype=action.dtype)
-        actions[t] = action
-        obs, reward, term, trunc, info = envs.step(action)
-        rewards[t] = reward
-        terminated[t] = term
-        truncated[t] = trunc
-        if "final_obs" in info:
-            ended = info["_final_obs"]
-            for i in np.flatnonzero(ended & trunc & ~term):
-                rollout_final[(t, int(i))] = info["final_obs"][i]
-            r, l = episode_stats(info)
-            ep_returns.extend(r.tolist())
-            ep_lengths.extend(l.tolist())
+    # inference_mode: no gradient is ever taken through the rollout, and under it torch skips
+    # autograd's bookkeeping on every tensor (6 % of the cartpole preset's wall time, farm-bench,
+    # 4 pairs). Its tensors cannot enter a graph later, so none is kept: the rollout's tensors
+    # are made from the NumPy buffers below.
+    with torch.inference_mode():
+        for t in range(num_steps):
+            obs_buf[t] = obs
+            action = agent.act(torch.from_numpy(obs_buf[t])).numpy()
+            if actions is None:
+                actions = np.empty((num_steps, *action.shape), dtype=action.dtype)
+            actions[t] = action
+            obs, reward, term, trunc, info = envs.step(action)
+            rewards[t] = reward
+            terminated[t] = term
+            truncated[t] = trunc
+            if "final_obs" in info:
+                ended = info["_final_obs"]
+                for i in np.flatnonzero(ended & trunc & ~term):
+                    rollout_final[(t, int(i))] = info["final_obs"][i]
+                r, l = episode_stats(info)
+                ep_returns.extend(r.tolist())
+                ep_lengths.extend(l.tolist())
     return Rollout(
         obs=torch.from_numpy(obs_buf),
         actions=torch.from_numpy(actions),
