@@ -22,6 +22,7 @@ def main() -> None:
     # exists: it keeps one training worker imported and waiting while anyone is connected, so
     # Start on the training page shows a first point within a second, not after torch's import.
     session.session_id()
+    session.student_token()  # ?me=: read once, then kept in the URL on every page
     get_scheduler()
 
     active_runs = [r for r in st.session_state.get("train_runs", []) if r.active]

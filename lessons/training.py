@@ -11,12 +11,10 @@ import streamlit as st
 
 from ppo_core import ENVIRONMENTS, PRESETS
 from ui.links import Param
-from views.links import restore
+from views.lesson_controls import control
+from views.links import NOTE_ICON, restore
 from views.widgets import predict_then_reveal
-from views import exports, live_view, player, run_controls, training_controls
-
-PRESET_PARAM = Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset")
-STOP_PARAM = Param("train_stop_at_target", True, "bool", name="stop_at_target")
+from views import exports, live_view, player, run_controls, session, training_controls
 
 st.title("6 · Live training")
 st.markdown(
@@ -26,20 +24,20 @@ st.markdown(
     "redraws from its latest numbers every second."
 )
 
-restore([PRESET_PARAM, STOP_PARAM])
-preset = st.selectbox(
-    "Preset",
-    list(PRESETS),
+session.student_token()  # ?me=: whose runs these are (kept in the URL, not in shared links)
+if session.token_note():
+    st.warning(session.token_note(), icon=NOTE_ICON)
+preset = control(
+    Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset"), "Preset", "select",
     format_func=lambda p: f"{p} — {ENVIRONMENTS[PRESETS[p].env_id].title}, target {PRESETS[p].target_return:g}",
-    key="train_preset",
 )
 notes = restore(training_controls.url_params(preset), show_notes=False)
 for note in notes:  # shown outside the collapsed expander, so a bad link is noticed
     st.warning(note, icon=":material/link_off:")
 with st.expander("Hyperparameters (defaults are the preset's tuned values)", expanded=False):
     cfg, error = training_controls.draw(preset)
-st.toggle(
-    "Stop when the target is reached", key="train_stop_at_target",
+control(
+    Param("train_stop_at_target", True, "bool", name="stop_at_target"), "Stop when the target is reached",
     help="The run ends at its first update whose mean return reaches the target, which frees its "
     "core for the next run in the queue. Off: it trains on to the step budget.",
 )
@@ -49,6 +47,7 @@ if error:
 compare = run_controls.compare_panel(cfg, preset, error)
 active = run_controls.buttons(cfg, preset, compare)
 live_view.show(active)
+run_controls.your_runs()
 
 st.subheader("Watch the policy play")
 w1, w2 = st.columns([1, 2])

@@ -20,7 +20,14 @@ so paused runs are bounded too: one paused for ``pause_limit`` seconds (10 minut
 and when a queued run needs a process while ``max_paused`` (8) paused runs keep theirs, the one
 paused longest is stopped. Live workers: at most ``max_running + max_paused`` plus one spare.
 
-Runs stop when their session ends: a watchdog thread asks (``session_alive``) whether each
+Every run is written to the run store (runs.store) as it trains: its row at submit, each
+record as the reader thread receives it (batched by RecordWriter, so training never waits on a
+transaction per update), its state at every change, its outcome and final model at the end. A
+run therefore needs no browser session: a reload, another tab or a restarted server reads it
+from the store, and the watchdog takes a run's records and last event when no page polls it.
+
+With stop-on-disconnect on (``PPO_STOP_ON_DISCONNECT=1``; off by default), runs stop when
+their session ends: a watchdog thread asks (``session_alive``) whether each
 run's browser session is still connected and stops the runs of a session gone for
 ``disconnect_grace`` seconds (tab closed, page reloaded). The server's scheduler asks the
 :data:`SESSIONS` registry, which the app keeps through a session-scoped Streamlit resource
@@ -35,6 +42,7 @@ No Streamlit in this module: the tests drive it directly.
 from __future__ import annotations
 
 import importlib.machinery
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -49,6 +57,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from runs.store import RecordWriter, RunStore
+
+log = logging.getLogger(__name__)
+
 # States a run passes through.
 QUEUED, RUNNING, PAUSED, FINISHED, STOPPED, DIVERGED, FAILED = (
     "queued", "running", "paused", "finished", "stopped", "diverged", "failed",
@@ -61,6 +73,21 @@ _SPAWN_LOCK = threading.Lock()
 _NO_MAIN = types.ModuleType("__main__")
 _NO_MAIN.__spec__ = importlib.machinery.ModuleSpec("runs.manager.__main__", None)
 BATCH_POINTS = 400  # (ratio, advantage) samples sent per update for the clip plot
+MAX_RUNS_PER_STUDENT = 3  # a student's runs queued, running or paused at once (a comparison counts each)
+STOP_ON_DISCONNECT_ENV = "PPO_STOP_ON_DISCONNECT"  # "1": a run stops when its browser session ends
+DATA_DIR_ENV = "PPO_DATA_DIR"  # the folder of the default SQLite store (without DATABASE_URL)
+ANONYMOUS = "anonymous"  # the owner stored for a run submitted without a personal token
+
+
+def stop_on_disconnect_default() -> bool:
+    """Whether runs stop when their session ends: off unless ``PPO_STOP_ON_DISCONNECT`` is 1
+    (or true/yes/on). Runs are kept in the store, so a reload loses nothing; a server short of
+    CPU may still want a closed tab's run to give its core back."""
+    return os.environ.get(STOP_ON_DISCONNECT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class TooManyRuns(ValueError):
+    """The student already has as many active runs as the server allows each student."""
 
 # What a signal that ends a worker most likely means, for the page's message.
 _SIGNAL_MEANINGS = {
@@ -248,6 +275,9 @@ class _WorkerProcess:
         self.ended = False  # it has sent its last record
         self.error = ""  # why its records could not be read, if that is how it ended
         self.ready = threading.Event()  # torch imported, waiting for a run
+        # The run's store writer, set when a run is given to this worker (before its config is
+        # sent): the reader thread writes each record as it arrives, batched (RecordWriter).
+        self.writer: RecordWriter | None = None
         self.gone = threading.Event()  # its records pipe is closed: the worker has exited
         self._reader = threading.Thread(target=self._read, args=(records_in,), daemon=True, name=f"ppo-worker-{self.process.pid}-records")
         self._reader.start()
@@ -260,8 +290,13 @@ class _WorkerProcess:
                 if event == "ready":
                     self.ready.set()
                 elif event == "idle":
+                    self._store(None)  # paused: what it sent is in the store now
                     self.idle_seen = msg["seen"]
                 else:
+                    if event == "update":
+                        self._store(msg["record"])
+                    elif event in _LAST_EVENTS:
+                        self._store(None)  # every record is stored before the page hears of the end
                     self.ended = self.ended or event in _LAST_EVENTS
                     self.inbox.put(msg)
         except (EOFError, OSError):
@@ -270,7 +305,22 @@ class _WorkerProcess:
             self.error = f"its records could not be read ({type(exc).__name__}: {exc})"
         finally:
             records.close()
+            self._store(None)
             self.gone.set()
+
+    def _store(self, record: dict | None) -> None:
+        """Queue ``record`` for the store (None: write what is queued now). A failed write keeps
+        its records for the next try (RecordWriter): training never waits on a broken database."""
+        writer = self.writer
+        if writer is None:
+            return
+        try:
+            if record is None:
+                writer.flush()
+            else:
+                writer.add(record)
+        except Exception:  # noqa: BLE001 - logged; the records stay queued and are resent
+            log.exception("could not store records of run %s (%d waiting)", writer.run_id, writer.pending)
 
     @property
     def usable(self) -> bool:
@@ -323,12 +373,16 @@ class TrainingRun:
     last_seen: float = field(default_factory=time.monotonic)
     session_id: str | None = None  # the browser session that owns the run, if the app knows it
     group: str | None = None  # the runs of one comparison share it (the page's buttons act on all)
+    owner: str | None = None  # the student's personal token (runs.store), for the store and the cap
+    preset: str = ""  # the preset it started from (the store's and the page's label)
     _gone_since: float | None = None  # when the watchdog first found that session disconnected
     start_paused: bool = False
     _pending_steps: int = 0  # 'step' commands waiting for a core (queued, or paused)
     _wants_resume: bool = False  # paused, and asked to resume while every core was busy
     _waiting_since: float | None = None  # its place in the queue for a core
     _paused_since: float | None = None  # the last pause or step, for the pause limit
+    _started_at: float | None = None  # when it got its worker (its seconds to target count from here)
+    _store: Any = None  # the scheduler's RunStore, if runs are kept
     _stopping: bool = False
     _worker: Any = None
     _process: Any = None
@@ -366,7 +420,7 @@ class TrainingRun:
             now = time.monotonic()
             if self.state == QUEUED:
                 if command == "stop":
-                    self.state = STOPPED
+                    self._set_state(STOPPED)
                 elif command == "step":
                     self.start_paused = True
                     self._pending_steps += 1  # sent to the worker once it is launched, not dropped
@@ -377,7 +431,8 @@ class TrainingRun:
             if command == "pause":
                 if self.state == RUNNING:
                     worker.send("pause")
-                self.state, self._wants_resume, self._paused_since = PAUSED, False, now
+                self._wants_resume, self._paused_since = False, now
+                self._set_state(PAUSED)
                 if not self._pending_steps:
                     self._waiting_since = None
             elif command in ("resume", "step") and self.state == PAUSED:
@@ -414,7 +469,7 @@ class TrainingRun:
         not within ``timeout`` seconds (then its latest model is lost)."""
         with self._lock:
             if self.state == QUEUED:
-                self.state = STOPPED
+                self._set_state(STOPPED)
             worker, proc = self._worker, self._process
             if proc is None:
                 return
@@ -435,9 +490,9 @@ class TrainingRun:
             if self._process is proc:  # it did not answer in time
                 self._reap()
                 if self.state in ACTIVE:
-                    self.state = STOPPED
                     late = f"the training process did not answer within {timeout:g} s and was ended, so its latest model is not saved"
                     self.message = f"{self.message}; {late}" if self.message else f"stopped: {late}"
+                    self._set_state(STOPPED)
 
     @property
     def active(self) -> bool:
@@ -449,6 +504,37 @@ class TrainingRun:
         return proc.pid if proc is not None else None
 
     # -- under the run's lock ------------------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        """Every change of state goes through here, so the store sees each one (set the message
+        first: it is stored with the state)."""
+        changed = state != self.state
+        self.state = state
+        if changed and self._store is not None:
+            self._persist_state()
+
+    def _persist_state(self) -> None:
+        """The state and message in the store; at the end, the outcome and the final model too.
+        A store that fails is logged: the run itself goes on (the page still has it)."""
+        store = self._store
+        try:
+            store.set_status(self.id, self.state, self.message)
+            if self.state not in ENDED:
+                return
+            from ui.report import steps_to_target  # (imports pandas: only once a run ends)
+
+            target = self.config.get("target_return")
+            reached_at = steps_to_target(self.records, target)
+            seconds = None
+            if reached_at is not None:  # training seconds (pauses excluded) at that update
+                seconds = next(r.get("wall_s") for r in self.records if r.get("global_step") == reached_at)
+            final = self.records[-1].get("episode_return_mean") if self.records else None
+            store.set_outcome(self.id, reached_target=reached_at is not None, steps_to_target=reached_at,
+                              seconds_to_target=seconds, final_return=final)
+            if self.state in (FINISHED, STOPPED) and self.model_state is not None:
+                store.save_model(self.id, self.model_state)
+        except Exception:  # noqa: BLE001 - logged, never raised into a page or the watchdog
+            log.exception("could not store the %s state of run %s", self.state, self.id)
+
     def _take_records(self) -> list[dict]:
         worker = self._worker
         if worker is None:
@@ -469,16 +555,16 @@ class TrainingRun:
                 self.model_version += 1
             elif event == "finished":
                 self.reached_target = msg["reached_target"]
-                self.state = FINISHED
+                self._set_state(FINISHED)
             elif event in (STOPPED, DIVERGED, FAILED):
-                self.state = event
                 self.message = msg.get("message") or self.message
+                self._set_state(event)
         if self.state in ENDED:
             self._reap()
         elif gone:  # no last record: it died (the records received so far are kept)
             exitcode = self._reap()
-            self.state = FAILED
             self.message = f"the training process ended unexpectedly ({exit_reason(exitcode)})" if not worker.error else f"the training process was ended: {worker.error}"
+            self._set_state(FAILED)
         return new
 
     def _reap(self) -> int | None:
@@ -507,11 +593,18 @@ class TrainingRun:
     def _launch(self, worker: _WorkerProcess) -> None:
         with self._lock:
             self._process, self._worker = worker.process, worker
+            if self._store is not None:
+                worker.writer = RecordWriter(self._store, self.id)
+                try:
+                    self._store.set_executor(self.id, f"local pid {worker.process.pid}")
+                except Exception:  # noqa: BLE001 - a detail of the row; training goes on
+                    log.exception("could not store the executor of run %s", self.id)
             worker.assign(self.config, self.start_paused)
             for _ in range(self._pending_steps):
                 worker.send("step")
             self._pending_steps, self._waiting_since = 0, None
-            self.state = PAUSED if self.start_paused else RUNNING
+            self._started_at = time.monotonic()
+            self._set_state(PAUSED if self.start_paused else RUNNING)
             self._paused_since = time.monotonic() if self.start_paused else None
 
     def _grant(self) -> None:
@@ -521,11 +614,82 @@ class TrainingRun:
                 return
             if self._wants_resume:
                 self._worker.send("resume")  # (it also cancels steps not yet taken)
-                self.state, self._paused_since = RUNNING, None
+                self._paused_since = None
+                self._set_state(RUNNING)
             else:
                 for _ in range(self._pending_steps):
                     self._worker.send("step")
             self._wants_resume, self._pending_steps, self._waiting_since = False, 0, None
+
+
+INTERRUPTED = "interrupted"  # a run its server left active when it stopped (runs.store.mark_interrupted)
+
+
+class StoredRun:
+    """A run read back from the store, with the attributes and methods of a :class:`TrainingRun`
+    that the page reads, so the page draws, exports and plays it the one way it does a live run.
+
+    It has no worker: commands do nothing. A run still active in the store but trained by
+    another process (a replica sharing the database) is followed by :meth:`poll`, which reads
+    the records added since and the row's new state."""
+
+    group = None
+    waiting_for = None
+    pid = None
+    start_paused = False
+
+    def __init__(self, store: RunStore, row):
+        self._store = store
+        self.id = row.id
+        self.records: list[dict] = store.records(row.id)
+        self._apply(row)
+
+    def _apply(self, row) -> None:
+        self.config, self.label, self.preset, self.owner = row.config, row.label, row.preset, row.token
+        self.state, self.message, self.reached_target = row.status, row.message, row.reached_target
+        self.last_step, self.has_model = row.last_step, row.has_model
+        self.created_at = row.created_at
+        self._model: bytes | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def model_state(self) -> bytes | None:
+        """The final model's bytes, read from the store the first time they are asked for."""
+        if self._model is None and self.has_model:
+            self._model = self._store.model(self.id)
+        return self._model
+
+    def poll(self) -> list[dict]:
+        if not self.active:
+            return []
+        new = self._store.records(self.id, since_seq=len(self.records))
+        self.records.extend(new)
+        row = self._store.run(self.id)
+        if row is not None:
+            self._apply(row)
+        return new
+
+    def snapshot(self, timeout: float = 5.0) -> bytes | None:
+        return self.model_state
+
+    def send(self, command: str) -> None:
+        """No worker here to command (the process that trains it does)."""
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """No worker here to stop."""
+
+
+def open_run(run_id: str, store: RunStore, scheduler: "RunScheduler | None" = None) -> "TrainingRun | StoredRun | None":
+    """The run with this id: the live one if ``scheduler`` trains it, else as the store has it
+    (None if neither knows it)."""
+    live = scheduler.find(run_id) if scheduler is not None else None
+    if live is not None:
+        return live
+    row = store.run(run_id)
+    return None if row is None else StoredRun(store, row)
 
 
 class RunScheduler:
@@ -542,8 +706,22 @@ class RunScheduler:
         respare_after: float = 10.0,
         pause_limit: float = PAUSE_LIMIT_S,
         max_paused: int = MAX_PAUSED,
+        store: RunStore | None = None,
+        stop_on_disconnect: bool | None = None,
+        max_runs_per_student: int = MAX_RUNS_PER_STUDENT,
     ):
+        """``store``: where every run is written as it trains (None: runs are kept in memory
+        only); the active runs a dead predecessor left in it are marked interrupted now.
+        ``stop_on_disconnect``: stop a run when its session ends (None: ``PPO_STOP_ON_DISCONNECT``).
+        ``max_runs_per_student``: active runs one owner may have at once (:class:`TooManyRuns`)."""
         self.max_running = max_running or os.cpu_count() or 2
+        self.store = store
+        self.stop_on_disconnect = stop_on_disconnect_default() if stop_on_disconnect is None else stop_on_disconnect
+        self.max_runs_per_student = max_runs_per_student
+        if store is not None:
+            # This process has just started: no run in the store is training anywhere any more.
+            # (With replicas sharing one PostgreSQL database, see RunStore.mark_interrupted.)
+            store.mark_interrupted()
         self.abandon_after = abandon_after
         self.spare_idle_after = spare_idle_after
         self.disconnect_grace = disconnect_grace  # a network blip reconnects the same session
@@ -566,13 +744,44 @@ class RunScheduler:
         self._watchdog = threading.Thread(target=self._watch, args=(watchdog_interval,), daemon=True, name="ppo-run-watchdog")
         self._watchdog.start()
 
-    def submit(self, run: TrainingRun) -> TrainingRun:
-        run._scheduler = self
-        run.last_seen = run._waiting_since = time.monotonic()
+    def runs_left(self, owner: str | None) -> int | None:
+        """How many more active runs ``owner`` may start (None: no owner, no cap)."""
+        if owner is None:
+            return None
         with self._lock:
+            mine = sum(r.active and r.owner == owner for r in self._runs)
+        return max(self.max_runs_per_student - mine, 0)
+
+    def too_many_runs_message(self, owner: str | None, wanted: int = 1) -> str:
+        """Why ``wanted`` more runs of ``owner`` cannot start, naming the cap."""
+        left = self.runs_left(owner) or 0
+        have = self.max_runs_per_student - left
+        return (f"Each student may have at most {self.max_runs_per_student} runs queued, running or paused at once; "
+                f"you have {have}, and this would start {wanted}: stop one (or wait for one to finish) first.")
+
+    def submit(self, run: TrainingRun) -> TrainingRun:
+        """Queue the run (and create its row in the store). Raises :class:`TooManyRuns` when its
+        owner already has ``max_runs_per_student`` active runs."""
+        with self._lock:
+            left = self.runs_left(run.owner)
+            if left is not None and left < 1:
+                raise TooManyRuns(self.too_many_runs_message(run.owner))
+            if self.store is not None:
+                self.store.create_run(
+                    run.owner or ANONYMOUS, run.preset or run.config.get("env_id", ""), run.config,
+                    int(run.config.get("seed", 0)), label=run.label, status=run.state, run_id=run.id,
+                )
+                run._store = self.store
+            run._scheduler = self
+            run.last_seen = run._waiting_since = time.monotonic()
             self._runs.append(run)
         self.tick()
         return run
+
+    def find(self, run_id: str) -> TrainingRun | None:
+        """The run with this id while this scheduler trains it (or has just ended it), else None."""
+        with self._lock:
+            return next((r for r in self._runs if r.id == run_id), None)
 
     def _waiting(self) -> list[TrainingRun]:
         """The runs waiting for a core, in the order they began to wait."""
@@ -636,11 +845,28 @@ class RunScheduler:
     def _idle_paused(self, run: TrainingRun) -> bool:
         return run.state == PAUSED and run.waiting_for is None and not run._stopping and run._process is not None and not run._holds_core()
 
+    def _drain(self) -> None:
+        """Take every run's new records and last events, as a page's poll would: a run nobody
+        watches (its tab closed) still moves on, ends, frees its core and has its state stored."""
+        with self._lock:
+            runs = list(self._runs)
+        ended = False
+        for r in runs:
+            with r._lock:
+                was_active = r.active
+                r._take_records()
+                ended = ended or (was_active and not r.active)
+        if ended:
+            self._schedule()
+
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
+            self._drain()
             now = time.monotonic()
             with self._lock:
-                ending = {r.id: (r, "stopped: its page was closed") for r in self._runs if r.active and self._abandoned(r, now)}
+                ending = {}
+                if self.stop_on_disconnect:
+                    ending = {r.id: (r, "stopped: its page was closed") for r in self._runs if r.active and self._abandoned(r, now)}
                 for r in self._runs:
                     if r.id not in ending and self._idle_paused(r) and now - (r._paused_since or now) >= self.pause_limit:
                         ending[r.id] = (r, f"stopped after {_duration(self.pause_limit)} paused: a paused run keeps a "
@@ -755,17 +981,29 @@ class SessionRegistry:
 
 SESSIONS = SessionRegistry()  # the server's sessions, as the app reports them
 _scheduler: RunScheduler | None = None
+_store: RunStore | None = None
 _scheduler_lock = threading.Lock()
+
+
+def get_store() -> RunStore:
+    """The server's one run store: ``DATABASE_URL`` if set, else the SQLite file in
+    ``$PPO_DATA_DIR`` (default ``data/``). Opened (and migrated) on first use."""
+    global _store
+    with _scheduler_lock:
+        if _store is None:
+            _store = RunStore.open(data_dir=os.environ.get(DATA_DIR_ENV) or "data")
+        return _store
 
 
 def get_scheduler() -> RunScheduler:
     """The server's one scheduler (created on first use, shared by every session), reading the
-    :data:`SESSIONS` registry. Created warm: its spare worker starts importing torch at once, so
-    the first Start of the day trains within a second too."""
+    :data:`SESSIONS` registry and writing to :func:`get_store`. Created warm: its spare worker
+    starts importing torch at once, so the first Start of the day trains within a second too."""
     global _scheduler
+    store = get_store()
     with _scheduler_lock:
         if _scheduler is None:
-            _scheduler = RunScheduler()
+            _scheduler = RunScheduler(store=store)
             _scheduler.open_sessions = SESSIONS.count
             _scheduler.session_alive = SESSIONS.alive
             _scheduler.warm_up()

@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 import unicodedata
@@ -320,9 +321,17 @@ def _check_status(status: str) -> None:
         raise ValueError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
 
 
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")  # what new_student_token makes
+
+
 def new_student_token() -> str:
-    """A fresh personal token for a student (URL-safe, 128 random bits)."""
+    """A fresh personal token for a student (URL-safe, 128 random bits: 22 characters)."""
     return secrets.token_urlsafe(16)
+
+
+def is_student_token(text: object) -> bool:
+    """Whether ``text`` has the form of a personal token (as :func:`new_student_token` makes)."""
+    return isinstance(text, str) and TOKEN_PATTERN.fullmatch(text) is not None
 
 
 def new_join_code() -> str:

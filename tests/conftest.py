@@ -23,6 +23,23 @@ def _exception_details_in_test_reports():
     st.set_option("client.showErrorDetails", "full")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _run_store_in_a_temporary_folder(tmp_path_factory):
+    """The app's run store (runs.manager.get_store, opened by the AppTests' shared scheduler) is
+    a SQLite file in a temporary folder: no test writes ./data, nor a DATABASE_URL it was given."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("PPO_DATA_DIR", "DATABASE_URL")}
+    os.environ["PPO_DATA_DIR"] = str(tmp_path_factory.mktemp("app-data"))
+    os.environ.pop("DATABASE_URL", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     import torch

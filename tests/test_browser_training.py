@@ -149,6 +149,20 @@ def start_on_the_warm_spare(page, server) -> tuple[int, float, float]:
     return spare, first_point, clicked
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _stop_on_disconnect():
+    """This module's server stops a closed tab's runs (PPO_STOP_ON_DISCONNECT=1, off by default
+    now that runs are kept in the store): the tests below check that option. Autouse, so it is
+    set before the module's server starts and inherits the environment."""
+    saved = os.environ.get("PPO_STOP_ON_DISCONNECT")
+    os.environ["PPO_STOP_ON_DISCONNECT"] = "1"
+    yield
+    if saved is None:
+        os.environ.pop("PPO_STOP_ON_DISCONNECT", None)
+    else:
+        os.environ["PPO_STOP_ON_DISCONNECT"] = saved
+
+
 def test_cartpole_reaches_its_target_then_stop_and_close_leave_no_training_worker(browser, server, capsys):
     context, page, errors = open_training(browser, server)
     closed = False

@@ -14,9 +14,9 @@ from views.lesson_controls import draw
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_CALLS = {"slider", "number_input", "select_slider", "selectbox", "radio", "toggle", "checkbox", "text_input", "multiselect"}
-# The training page is being reshaped elsewhere; these two of its controls are still a Param and a
-# widget. The list may only shrink: a new double declaration on that page fails too.
-STILL_DOUBLE = {"training.py": {"train_preset", "train_stop_at_target"}}
+# Pages allowed a control that is both a Param and a widget of its own: none any more. The list
+# may only shrink: a new double declaration fails.
+STILL_DOUBLE: dict[str, set[str]] = {}
 
 
 def double_declared(source: str) -> list[str]:

@@ -42,7 +42,9 @@ def no_server_scheduler():
 
 @pytest.fixture
 def scheduler():
-    s = RunScheduler(max_running=2, abandon_after=2.0, watchdog_interval=0.2, disconnect_grace=1.0, respare_after=3600.0)
+    # These tests are about stopping on disconnect: an option now (PPO_STOP_ON_DISCONNECT), on here.
+    s = RunScheduler(max_running=2, abandon_after=2.0, watchdog_interval=0.2, disconnect_grace=1.0, respare_after=3600.0,
+                     stop_on_disconnect=True)
     yield s
     s.shutdown()
 

@@ -38,6 +38,7 @@ import streamlit as st
 from ui.links import FALSE_WORDS, TRUE_WORDS, Param, code_span, format_value, shown_text
 
 STATE = "_links"  # session_state key of this module's bookkeeping
+PERSONAL = "_links_personal"  # session_state key: the personal parameters kept in the URL (``me``)
 PRESENT = "present"  # session flag and query parameter of presenter mode
 NOTE_ICON = ":material/link_off:"  # the icon of a note about a link's value
 
@@ -149,12 +150,23 @@ def current_query(include_presenter: bool = True) -> dict[str, str]:
     return query
 
 
+def keep_personal(name: str, value: str) -> None:
+    """Keep ``name=value`` in this session's URL on every page (a reload or a bookmark keeps it),
+    but out of :func:`view_url`: the link someone copies for others carries no personal token."""
+    st.session_state.setdefault(PERSONAL, {})[name] = value
+
+
+def personal_query() -> dict[str, str]:
+    return dict(st.session_state.get(PERSONAL, {}))
+
+
 def publish() -> None:
     """After the page's widgets (app.py calls it after every page run): write the current values
-    to the URL, replacing whatever other parameters it had (another page's). Writes only when
-    something changed. Inside a fragment that reruns on its own, call it at the fragment's end."""
+    (and the personal parameters, :func:`keep_personal`) to the URL, replacing whatever other
+    parameters it had (another page's). Writes only when something changed. Inside a fragment
+    that reruns on its own, call it at the fragment's end."""
     state = _state()
-    query = current_query()
+    query = {**current_query(), **personal_query()}
     shown = {k: _raw(k) for k in st.query_params}
     if shown != query:
         st.query_params.from_dict(query)
@@ -173,6 +185,18 @@ def view_url(include_presenter: bool = False) -> str:
     if not base:
         base = "/" + _state().url_path
     return base + ("?" + query if query else "")
+
+
+def personal_url() -> str:
+    """This page's URL with only the personal parameters: the link a student bookmarks to find
+    their own runs again (not one to share)."""
+    query = urlencode(personal_query())
+    try:
+        base = st.context.url  # the app's root (Streamlit trims the page's path)
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        base = None
+    path = (base.rstrip("/") if base else "") + "/" + _state().url_path
+    return path + ("?" + query if query else "")
 
 
 def link_control(container=None) -> Callable[[], None]:

@@ -1,6 +1,7 @@
 """The training page's live view: the run's state, its numbers and curves, redrawn every second.
 
-A fragment with a timer while a run is active: each tick polls the session's runs (the
+The run is a live one (runs.manager.TrainingRun) or one read back from the store (StoredRun):
+both have the same attributes, so both are drawn here the one way. A fragment with a timer while a run is active: each tick polls the session's runs (the
 heartbeat), reruns the whole page when a run changes state (so the buttons follow), and draws
 the state, the metrics, the return and diagnostics curves, the latest batch on the clipped
 objective and the downloads.
@@ -13,7 +14,7 @@ import streamlit as st
 
 from ppo_core import PRESETS, PPOConfig
 from ppo_core.diagnostics import collapse_warning
-from runs.manager import DIVERGED, FAILED, FINISHED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
+from runs.manager import DIVERGED, FAILED, FINISHED, INTERRUPTED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
 from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 from ui.compare import comparison_reading, variant_name
 from ui.report import diagnostics_frame, metrics_frame
@@ -32,7 +33,7 @@ def state_text(run: TrainingRun, position: int | None) -> str:
     return {
         QUEUED: f"waiting for a free core (position {position} in the queue)",
         RUNNING: "training", PAUSED: "paused", FINISHED: "finished", STOPPED: "stopped",
-        DIVERGED: "stopped itself", FAILED: "failed",
+        DIVERGED: "stopped itself", FAILED: "failed", INTERRUPTED: run.message or "interrupted",
     }[run.state]
 
 
@@ -44,6 +45,10 @@ def outcome(run: TrainingRun) -> None:
         n = len(run.records)
         kept = f"The {n:,} update{'s' if n != 1 else ''} it sent are kept below" if n else "It had sent no update yet"
         st.error(f"The run failed: {run.message}. {kept}; **Start** begins a new run.")
+    elif run.state == INTERRUPTED:
+        n = len(run.records)
+        st.warning(f"The run was {run.message or 'interrupted'}: the server stopped while it trained. "
+                   f"The {n:,} update{'s' if n != 1 else ''} that reached the store are kept below; **Start** begins a new run.")
     elif run.state == STOPPED and run.message:  # stopped by the server, not by the Stop button
         st.warning(f"The run {run.message}.")
     elif run.state == FINISHED:

@@ -2,6 +2,11 @@
 
 The buttons' callbacks run before the script, so the buttons drawn after them are current.
 A comparison's runs share a group: every button acts on all of them.
+
+Every run is the student's (their personal token, views.session.student_token) and kept in the
+run store: "Your runs" lists them from the store, and opening one puts it beside this
+session's runs, live if this server still trains it, else as the store has it (a StoredRun,
+which the live view draws the same way).
 """
 
 from __future__ import annotations
@@ -11,14 +16,17 @@ import time
 import streamlit as st
 
 from ppo_core import PRESETS, PPOConfig
-from runs.manager import PAUSED, QUEUED, RUNNING, TrainingRun, get_scheduler
+import pandas as pd
+
+from runs.manager import PAUSED, QUEUED, RUNNING, StoredRun, TooManyRuns, TrainingRun, get_scheduler, open_run
 from ui.compare import COMPARISONS, comparison_configs
 from views import session, training_controls
 
 FIRST_RECORD_WAIT_S = 1.0
+REFUSED_KEY = "train_refused"  # why the last Start was refused (the per-student cap), shown once
 
 
-def runs() -> list[TrainingRun]:
+def runs() -> list[TrainingRun | StoredRun]:
     return st.session_state.setdefault("train_runs", [])
 
 
@@ -33,24 +41,47 @@ def group(run: TrainingRun | None) -> list[TrainingRun]:
     return [r for r in runs() if r.group == run.group] if run.group else [run]
 
 
-def label(cfg: PPOConfig, preset: str) -> str:
+def label(cfg: PPOConfig, preset: str, number: int) -> str:
     diffs = training_controls.changed_settings(cfg, preset)
-    return f"#{len(runs()) + 1} {preset} seed {cfg.seed}" + (f" ({', '.join(diffs)})" if diffs else " (preset)")
+    return f"#{number} {preset} seed {cfg.seed}" + (f" ({', '.join(diffs)})" if diffs else " (preset)")
+
+
+def next_number() -> int:
+    """The number of the student's next run: one more than the runs the store holds of them."""
+    store = get_scheduler().store
+    return (len(store.runs_of(token=session.student_token())) if store is not None else len(runs())) + 1
 
 
 # -- the callbacks --------------------------------------------------------------------------------
 def new_run(cfg: PPOConfig, preset: str, paused: bool = False, group: str | None = None) -> TrainingRun:
+    """Submit a run of this student's (raises TooManyRuns past the per-student cap)."""
     cfg = cfg.replace(stop_at_target=st.session_state.get("train_stop_at_target", True))
-    # The run ends with this browser session (views.session tells the run manager's watchdog).
-    run = TrainingRun(cfg.to_dict(), label=label(cfg, preset), start_paused=paused, session_id=session.session_id(), group=group)
-    run.preset = preset
-    runs().append(run)
+    # session_id: with PPO_STOP_ON_DISCONNECT=1 the run ends with this browser session.
+    run = TrainingRun(cfg.to_dict(), label=label(cfg, preset, next_number()), start_paused=paused,
+                      session_id=session.session_id(), group=group, owner=session.student_token(), preset=preset)
     get_scheduler().submit(run)
+    runs().append(run)
     return run
 
 
-def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> None:
-    run = new_run(cfg, preset, paused)
+def room_for(wanted: int) -> bool:
+    """Whether the student may start ``wanted`` more runs; if not, say why (shown under the buttons)."""
+    sched, owner = get_scheduler(), session.student_token()
+    left = sched.runs_left(owner)
+    if left is not None and left < wanted:
+        st.session_state[REFUSED_KEY] = sched.too_many_runs_message(owner, wanted)
+        return False
+    return True
+
+
+def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> TrainingRun | None:
+    if not room_for(1):
+        return None
+    try:
+        run = new_run(cfg, preset, paused)
+    except TooManyRuns as exc:  # another tab of the student's started one meanwhile
+        st.session_state[REFUSED_KEY] = str(exc)
+        return None
     st.session_state["train_current"] = run.id
     # A warm worker sends its first update within a few tenths of a second: wait for it here so
     # this rerun draws the first point, rather than the live timer's first tick a second later.
@@ -58,13 +89,20 @@ def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> None:
     while run.state == RUNNING and not run.records and time.monotonic() < deadline:
         time.sleep(0.02)
         run.poll()
+    return run
 
 
 def on_compare(configs: list[PPOConfig], preset: str, kind: str) -> None:
+    if not room_for(len(configs)):
+        return
     group_id = f"cmp{len(runs()) + 1}"
     st.session_state.setdefault("train_compare_kinds", {})[group_id] = kind  # how its runs are named
-    first = [new_run(c, preset, group=group_id) for c in configs][0]
-    st.session_state["train_current"] = first.id
+    try:
+        started = [new_run(c, preset, group=group_id) for c in configs]
+    except TooManyRuns as exc:
+        st.session_state[REFUSED_KEY] = str(exc)
+        return
+    st.session_state["train_current"] = started[0].id
 
 
 def on_command(command: str) -> None:
@@ -79,8 +117,9 @@ def on_step(cfg: PPOConfig | None, preset: str) -> None:
         for r in paused:  # a comparison steps in lockstep
             r.send("step")
     elif cfg is not None:
-        on_start(cfg, preset, paused=True)
-        current().send("step")
+        run = on_start(cfg, preset, paused=True)
+        if run is not None:
+            run.send("step")
 
 
 def on_stop() -> None:
@@ -101,7 +140,58 @@ def on_reset(preset: str) -> None:
         del st.session_state[key]
 
 
+def on_open() -> None:
+    """Open the run chosen in "Your runs": live if this server trains it, else from the store."""
+    run_id = st.session_state.get("train_my_run")
+    sched = get_scheduler()
+    if run_id is None or sched.store is None:
+        return
+    run = open_run(run_id, sched.store, sched)
+    if run is None or run.owner != session.student_token():
+        return
+    st.session_state["train_runs"] = [r for r in runs() if r.id != run_id] + [run]
+    st.session_state["train_current"] = run_id
+
+
 # -- the widgets ----------------------------------------------------------------------------------
+def outcome_text(row) -> str:
+    """A stored run's outcome in a few words, for the list."""
+    if row.steps_to_target is not None:
+        return f"target at {row.steps_to_target:,} steps" + (f" ({row.seconds_to_target:.1f} s)" if row.seconds_to_target is not None else "")
+    if row.final_return is not None:
+        return f"final return {row.final_return:.1f}"
+    return ""
+
+
+def your_runs() -> None:
+    """The student's runs from the store (newest first), one of which can be opened, and the
+    personal link that finds them again."""
+    from views.links import personal_url
+
+    sched = get_scheduler()
+    if sched.store is None:
+        return
+    mine = sched.store.runs_of(token=session.student_token())
+    with st.expander(f"Your runs ({len(mine)})", expanded=False):
+        st.caption("Your personal link (bookmark it: it brings back your runs; share the link to this view instead, "
+                   "which has no token):")
+        st.code(personal_url(), language=None, wrap_lines=True)
+        if not mine:
+            st.caption("No runs yet: every run you start is kept here, with its curves, exports and model.")
+            return
+        st.dataframe(pd.DataFrame({
+            "Run": [r.label for r in mine],
+            "Status": [r.message if r.status == "interrupted" and r.message else r.status for r in mine],
+            "Steps": [r.last_step for r in mine],
+            "Outcome": [outcome_text(r) for r in mine],
+        }), hide_index=True, key="train_my_runs_table")
+        labels = {r.id: f"{r.label} — {r.status}" for r in mine}
+        o1, o2 = st.columns([3, 1], vertical_alignment="bottom")
+        o1.selectbox("Run", list(labels), format_func=labels.get, key="train_my_run")
+        o2.button("Open", on_click=on_open, key="train_open", width="stretch",
+                  help="Draw this run's curves below, with its exports and its model (if it was saved)")
+
+
 def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None):
     """The comparison's choice and its reading; returns (configs or None, kind, the column for
     its button), the button being drawn with the others once the runs' states are known."""
@@ -147,4 +237,7 @@ def buttons(cfg: PPOConfig | None, preset: str, compare: tuple) -> bool:
     b[3].button("Resume", disabled=not paused_now, on_click=on_command, args=("resume",), key="train_resume", width="stretch")
     b[4].button("Stop", disabled=not active, on_click=on_stop, key="train_stop", width="stretch")
     b[5].button("Reset", disabled=run is None, on_click=on_reset, args=(preset,), key="train_reset", width="stretch")
+    refused = st.session_state.pop(REFUSED_KEY, None)
+    if refused:
+        st.error(refused)
     return active

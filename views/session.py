@@ -20,6 +20,9 @@ import uuid
 import streamlit as st
 
 from runs.manager import SESSIONS
+from runs.store import is_student_token, new_student_token
+from ui.links import code_span, shown_text
+from views.links import keep_personal
 
 _ID_KEY = "run_session_id"
 
@@ -36,3 +39,36 @@ def session_id() -> str:
     """This session's id for the run manager, marked connected (call it on every script run)."""
     sid = st.session_state.setdefault(_ID_KEY, uuid.uuid4().hex)
     return _connection(sid)
+
+
+# -- the student's personal token --------------------------------------------------------------
+TOKEN_PARAM = "me"  # the query parameter that holds it
+_TOKEN_KEY = "student_token"
+
+
+def student_token() -> str:
+    """This student's personal token (runs.store), which ties their runs to them across reloads,
+    tabs and server restarts. Read from ``?me=`` on the session's first call; a value that is not
+    a token gets a plain-text note and a new token; without one a new token is made. Either way
+    it is kept in the URL from then on (views.links.keep_personal), so a reload or a bookmark
+    keeps it, but never in the "link to this view" that a student shares."""
+    token = st.session_state.get(_TOKEN_KEY)
+    if token is None:
+        raw = st.query_params.get(TOKEN_PARAM)
+        if raw is not None and is_student_token(raw):
+            token = raw
+        else:
+            if raw is not None:
+                st.session_state[_TOKEN_KEY + "_note"] = (
+                    f"The link's parameter {code_span(TOKEN_PARAM + '=' + shown_text(raw))} is not a personal token "
+                    f"(22 letters, digits, - or _): this page made you a new one, so the runs of that link are not shown here."
+                )
+            token = new_student_token()
+        st.session_state[_TOKEN_KEY] = token
+    keep_personal(TOKEN_PARAM, token)
+    return token
+
+
+def token_note() -> str | None:
+    """The note about a bad ``me=`` value, if the session's link had one."""
+    return st.session_state.get(_TOKEN_KEY + "_note")
