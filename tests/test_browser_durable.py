@@ -32,7 +32,9 @@ def token_of(url: str) -> str | None:
 def open_my_run(page) -> None:
     """Unfold "Your runs (1)" and press Open on the run it selects (the newest)."""
     page.get_by_text(re.compile(r"^Your runs \(1\)$")).click()
-    button(page, "train_open").click()
+    # While the page reruns, Streamlit may keep the previous run's element beside the new one
+    # for a moment: the visible one is pressed.
+    page.locator(".st-key-train_open button").filter(visible=True).first.click()
 
 
 def test_a_finished_run_is_listed_after_a_reload_and_a_server_restart(browser, tmp_path, monkeypatch):
@@ -75,6 +77,6 @@ def test_a_finished_run_is_listed_after_a_reload_and_a_server_restart(browser, t
         assert number(metric_text(page, "Steps done")) == steps
         assert metric_text(page, "Mean return, last 20 episodes") == ret
         # the return curve is drawn from the stored records
-        assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible")
         assert page.locator('[data-testid="stException"]').count() == 0
         context.close()
