@@ -225,7 +225,8 @@ def test_another_page_does_not_inherit_the_parameters(open_with):
     at.switch_page(HOME).run()
     assert "clip_eps" not in at.query_params
     at.switch_page(LOOP).run()
-    assert set(at.query_params) == {"loop_env", "loop_seed", "loop_steps", "is_shift"}
+    # the page's own parameters, and the student's personal token, which every page keeps
+    assert set(at.query_params) == {"loop_env", "loop_seed", "loop_steps", "is_shift", "me"}
     # back to the clip page without parameters: its defaults, no note
     at.switch_page(CLIP).run()
     assert at.slider(key="clip_eps").value == pytest.approx(0.2)
