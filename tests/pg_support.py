@@ -117,3 +117,14 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The URL of an empty database: a SQLite file, or a fresh database on the test server.
+    A test that takes it runs once on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ppo.sqlite3'}"
+    else:
+        with request.getfixturevalue("postgres_server").database() as url:
+            yield url

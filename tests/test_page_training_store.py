@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from conftest import APP, chart_datasets
 from ppo_core import PRESETS

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pg_support import postgres_server  # noqa: F401 - the session fixture, used by name
+from pg_support import postgres_server, store_url  # noqa: F401 - fixtures, used by name
 from ppo_core import PRESETS
-from runs.manager import FAILED, FINISHED, PAUSED, STOPPED, RunScheduler, StoredRun, TooManyRuns, TrainingRun, open_run
+from runs.manager import FAILED, FINISHED, STOPPED, RunScheduler, StoredRun, TooManyRuns, TrainingRun, open_run
 from runs.store import RunStore
 from ui.report import steps_to_target
 
@@ -29,15 +29,6 @@ SMALL = dict(num_envs=1, num_steps=16, num_minibatches=2)
 ENDLESS = PRESETS["cartpole"].replace(**SMALL, total_steps=1_000_000).to_dict()
 SHORT = PRESETS["cartpole"].replace(**SMALL, total_steps=16 * 25).to_dict()  # 25 updates
 SIGKILL_MESSAGE = "the training process ended unexpectedly (signal 9, SIGKILL — killed, perhaps out of memory)"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ppo.sqlite3'}"
-    else:
-        with request.getfixturevalue("postgres_server").database() as url:
-            yield url
 
 
 @pytest.fixture

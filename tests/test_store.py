@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pg_support import postgres_server  # noqa: F401 - the session fixture, used by name
+from pg_support import postgres_server, store_url  # noqa: F401 - fixtures, used by name
 from runs import store as store_module
 from runs.store import (
     ACTIVE,
@@ -35,16 +35,6 @@ from runs.store import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """The URL of an empty database: a SQLite file, or a fresh database on the test server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ppo.sqlite3'}"
-    else:
-        with request.getfixturevalue("postgres_server").database() as url:
-            yield url
 
 
 @pytest.fixture
