@@ -18,8 +18,8 @@ def main() -> None:
     links.read_presenter_flag()
     page = st.navigation({"Start": pages[:1], "The lesson": pages[1:]}, position="top" if links.presenter_mode() else "sidebar")
     links.begin_page(page.url_path)
-    # This session counts as connected (its runs stop once it ends), and the server's scheduler
-    # exists: it keeps one training worker imported and waiting while anyone is connected, so
+    # This session counts as connected (with PPO_STOP_ON_DISCONNECT=1 its runs stop once it ends),
+    # and the server's scheduler exists: it keeps one training worker imported and waiting while anyone is connected, so
     # Start on the training page shows a first point within a second, not after torch's import.
     session.session_id()
     session.student_token()  # ?me=: read once, then kept in the URL on every page

@@ -33,7 +33,7 @@ preset = control(
 )
 notes = restore(training_controls.url_params(preset), show_notes=False)
 for note in notes:  # shown outside the collapsed expander, so a bad link is noticed
-    st.warning(note, icon=":material/link_off:")
+    st.warning(note, icon=NOTE_ICON)
 with st.expander("Hyperparameters (defaults are the preset's tuned values)", expanded=False):
     cfg, error = training_controls.draw(preset)
 control(

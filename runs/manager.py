@@ -32,8 +32,8 @@ run's browser session is still connected and stops the runs of a session gone fo
 ``disconnect_grace`` seconds (tab closed, page reloaded). The server's scheduler asks the
 :data:`SESSIONS` registry, which the app keeps through a session-scoped Streamlit resource
 (views/session.py). Where nobody can tell, it falls back to the heartbeat that
-:meth:`TrainingRun.poll` records and stops runs not polled for ``abandon_after`` seconds. A connected tab in the background (whose timers the browser slows
-down) keeps its run. A worker exits by itself when the server goes away (end-of-file on its
+:meth:`TrainingRun.poll` records and stops runs not polled for ``abandon_after`` seconds. A
+connected tab in the background (whose timers the browser slows down) keeps its run. A worker exits by itself when the server goes away (end-of-file on its
 command pipe, or a broken records pipe).
 
 No Streamlit in this module: the tests drive it directly.
@@ -57,7 +57,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from runs.store import RecordWriter, RunStore
+from runs.store import DEFAULT_DATA_DIR, RecordWriter, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -513,27 +513,30 @@ class TrainingRun:
             self._persist_state()
 
     def _persist_state(self) -> None:
-        """The state and message in the store; at the end, the outcome and the final model too.
-        A store that fails is logged: the run itself goes on (the page still has it)."""
+        """The state and message in the store; at the end, the outcome and the final model first,
+        so that a reader who sees the final status also sees what it ended with. A store that
+        fails is logged: the run itself goes on (the page still has it)."""
         store = self._store
         try:
+            if self.state in ENDED:
+                self._persist_outcome(store)
             store.set_status(self.id, self.state, self.message)
-            if self.state not in ENDED:
-                return
-            from ui.report import steps_to_target  # (imports pandas: only once a run ends)
-
-            target = self.config.get("target_return")
-            reached_at = steps_to_target(self.records, target)
-            seconds = None
-            if reached_at is not None:  # training seconds (pauses excluded) at that update
-                seconds = next(r.get("wall_s") for r in self.records if r.get("global_step") == reached_at)
-            final = self.records[-1].get("episode_return_mean") if self.records else None
-            store.set_outcome(self.id, reached_target=reached_at is not None, steps_to_target=reached_at,
-                              seconds_to_target=seconds, final_return=final)
-            if self.state in (FINISHED, STOPPED) and self.model_state is not None:
-                store.save_model(self.id, self.model_state)
         except Exception:  # noqa: BLE001 - logged, never raised into a page or the watchdog
             log.exception("could not store the %s state of run %s", self.state, self.id)
+
+    def _persist_outcome(self, store) -> None:
+        from ui.report import steps_to_target  # (imports pandas: only once a run ends)
+
+        target = self.config.get("target_return")
+        reached_at = steps_to_target(self.records, target)
+        seconds = None
+        if reached_at is not None:  # training seconds (pauses excluded) at that update
+            seconds = next(r.get("wall_s") for r in self.records if r.get("global_step") == reached_at)
+        final = self.records[-1].get("episode_return_mean") if self.records else None
+        store.set_outcome(self.id, reached_target=reached_at is not None, steps_to_target=reached_at,
+                          seconds_to_target=seconds, final_return=final)
+        if self.state in (FINISHED, STOPPED) and self.model_state is not None:
+            store.save_model(self.id, self.model_state)
 
     def _take_records(self) -> list[dict]:
         worker = self._worker
@@ -991,7 +994,7 @@ def get_store() -> RunStore:
     global _store
     with _scheduler_lock:
         if _store is None:
-            _store = RunStore.open(data_dir=os.environ.get(DATA_DIR_ENV) or "data")
+            _store = RunStore.open(data_dir=os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
         return _store
 
 

@@ -1,10 +1,10 @@
 """The training page's live view: the run's state, its numbers and curves, redrawn every second.
 
 The run is a live one (runs.manager.TrainingRun) or one read back from the store (StoredRun):
-both have the same attributes, so both are drawn here the one way. A fragment with a timer while a run is active: each tick polls the session's runs (the
-heartbeat), reruns the whole page when a run changes state (so the buttons follow), and draws
-the state, the metrics, the return and diagnostics curves, the latest batch on the clipped
-objective and the downloads.
+both have the same attributes, so both are drawn here the one way. A fragment with a timer
+while a run is active: each tick polls the session's runs (the heartbeat), reruns the whole page
+when a run changes state (so the buttons follow), and draws the state, the metrics, the return
+and diagnostics curves, the latest batch on the clipped objective and the downloads.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from runs.manager import DIVERGED, FAILED, FINISHED, INTERRUPTED, PAUSED, QUEUED
 from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
 from ui.compare import comparison_reading, variant_name
 from ui.report import diagnostics_frame, metrics_frame
-from views.widgets import show_chart
 from views import exports
 from views.run_controls import current, group, runs
+from views.widgets import show_chart
 
 REDRAW_EVERY_S = 1.0
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 from ppo_core import PRESETS, PPOConfig
-import pandas as pd
-
 from runs.manager import PAUSED, QUEUED, RUNNING, StoredRun, TooManyRuns, TrainingRun, get_scheduler, open_run
 from ui.compare import COMPARISONS, comparison_configs
 from views import session, training_controls

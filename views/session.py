@@ -1,12 +1,14 @@
 """This browser session's tie to the run manager, through Streamlit's public session lifetime.
 
-A run stops when the browser session that started it ends (tab closed, page reloaded), so that
-thirty students' forgotten runs do not hold the server's cores. Streamlit tells us through a
+The run manager needs to know which sessions are connected: it keeps a warm spare worker while
+anyone is, and with ``PPO_STOP_ON_DISCONNECT=1`` it stops a run when the browser session that
+started it ends (tab closed, page reloaded), for a server that must not spend CPU on closed
+tabs (by default a run trains on: it is kept in the run store). Streamlit tells us through a
 session-scoped resource: ``st.cache_resource(scope="session")`` keeps one value per session and
 calls ``on_release`` with it when the session disconnects (Streamlit clears a session's
 resources as its websocket closes, and again if the session is shut down). The run manager's
-:data:`~runs.manager.SESSIONS` registry hears of it, and its watchdog stops that session's runs
-after a short grace (a network blip reconnects within it).
+:data:`~runs.manager.SESSIONS` registry hears of it; with stop-on-disconnect its watchdog stops
+that session's runs after a short grace (a network blip reconnects within it).
 
 The id is ours, kept in the session state: a session that reconnects keeps its state (for
 ``server.disconnectedSessionTTL`` seconds) and its runs, and its next script run (the browser
