@@ -30,6 +30,7 @@ No Streamlit here: the app, the workers and the tests all call this module direc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -371,6 +372,16 @@ def resolve_url(url: str | None = None, data_dir: str | os.PathLike = DEFAULT_DA
     return url
 
 
+@functools.lru_cache(maxsize=64)
+def _records_since_query(runs: int) -> sa.Select:
+    """``(run_id = :run_i AND seq >= :seq_i) OR …`` for ``runs`` runs, built once per count: a
+    class's board asks it every second, and building the expression costs more than the query."""
+    wanted = sa.or_(*(sa.and_(records_table.c.run_id == sa.bindparam(f"run_{i}"), records_table.c.seq >= sa.bindparam(f"seq_{i}"))
+                      for i in range(runs)))
+    return (sa.select(records_table.c.run_id, records_table.c.record).where(wanted)
+            .order_by(records_table.c.run_id, records_table.c.seq))
+
+
 # -- the store -------------------------------------------------------------------------------------
 
 
@@ -617,12 +628,11 @@ class RunStore:
         for first_seq in since.values():
             if not isinstance(first_seq, int) or first_seq < 0:
                 raise ValueError(f"since: each first seq must be an integer ≥ 0 (got {first_seq!r})")
-        wanted = sa.or_(*(sa.and_(records_table.c.run_id == run_id, records_table.c.seq >= first_seq)
-                          for run_id, first_seq in since.items()))
-        query = (sa.select(records_table.c.run_id, records_table.c.record).where(wanted)
-                 .order_by(records_table.c.run_id, records_table.c.seq))
+        params = {}
+        for i, (run_id, first_seq) in enumerate(since.items()):
+            params[f"run_{i}"], params[f"seq_{i}"] = run_id, first_seq
         with self._read() as conn:
-            for run_id, text in conn.execute(query):
+            for run_id, text in conn.execute(_records_since_query(len(since)), params):
                 out[run_id].append(json.loads(text))
         return out
 
