@@ -51,6 +51,8 @@ def _fmt(value) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
+        if value.is_integer():
+            return f"{int(value):,}"
         return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
