@@ -1,11 +1,12 @@
 """Housekeeping of the run store from a shell: export a class to a zip, purge old classes.
 
-    python -m runs.admin export --class K7Q-2MX --key <teacher key> --out class.zip
+    python -m runs.admin export --class K7Q-2MX --key=<teacher key> --out class.zip
     python -m runs.admin purge --older-than-days 30
 
 Both open the server's store (``DATABASE_URL``, else the SQLite file in ``$PPO_DATA_DIR`` or
 ``data/``; ``--database URL`` overrides). Exporting needs the class's teacher key, as on the
-board. The zip holds, per run, its metrics CSV and config JSON (built as the training page's
+board; write it ``--key=…``, since a key may begin with a dash, which argparse would otherwise
+take for an option. The zip holds, per run, its metrics CSV and config JSON (built as the training page's
 own export buttons build them, ui.report), the board of each assignment as PNG (ui.board's
 charts, rendered offline by vl-convert) and a Markdown summary.
 
@@ -131,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write a class's runs, board and summary to a zip")
     export.add_argument("--class", dest="class_ref", required=True, metavar="ID_OR_CODE", help="the class's id or join code")
-    export.add_argument("--key", required=True, help="the class's teacher key (from the teacher link)")
+    export.add_argument("--key", required=True, help="the class's teacher key (from the teacher link); write --key=KEY, as a key may begin with '-'")
     export.add_argument("--out", required=True, type=Path, help="the zip file to write")
     purge = commands.add_parser("purge", help="delete classes created more than N days ago, with their students, answers and runs")
     purge.add_argument("--older-than-days", required=True, type=float, metavar="N", help="age in days (a number ≥ 0)")

@@ -44,7 +44,7 @@ def test_export_writes_each_runs_csv_and_config_the_board_and_a_summary(tmp_path
         records = {run_id: store.records(run_id) for run_id in ids}
         configs = {run_id: store.run(run_id).config for run_id in ids}
     out = tmp_path / "export" / "class.zip"
-    assert admin.main(["--database", url, "export", "--class", cls.join_code.lower().replace("-", ""), "--key", cls.teacher_key, "--out", str(out)]) == 0
+    assert admin.main(["--database", url, "export", "--class", cls.join_code.lower().replace("-", ""), f"--key={cls.teacher_key}", "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
@@ -73,13 +73,13 @@ def test_export_needs_the_teacher_key_and_a_zip_name(tmp_path, capsys):
     out = tmp_path / "class.zip"
     for ref, key in [(cls.class_id, "wrong"), (cls.join_code, other.teacher_key), ("ZZZ-ZZZ", cls.teacher_key)]:
         with pytest.raises(SystemExit) as exited:
-            admin.main(["--database", url, "export", "--class", ref, "--key", key, "--out", str(out)])
+            admin.main(["--database", url, "export", "--class", ref, f"--key={key}", "--out", str(out)])
         assert exited.value.code == 2
         error = capsys.readouterr().err
         assert f"--class/--key: no class {ref!r} with this teacher key" in error
         assert cls.teacher_key not in error
     with pytest.raises(SystemExit):
-        admin.main(["--database", url, "export", "--class", cls.class_id, "--key", cls.teacher_key, "--out", str(tmp_path / "class.txt")])
+        admin.main(["--database", url, "export", "--class", cls.class_id, f"--key={cls.teacher_key}", "--out", str(tmp_path / "class.txt")])
     assert "--out: must name a .zip file" in capsys.readouterr().err
     assert not out.exists()
 

@@ -295,7 +295,9 @@ PICK = "pick"  # the curves chart's click selection (fields: run_id)
 @functools.lru_cache(maxsize=16)
 def _curves_template(title: str, numeric: bool, with_target: bool, height: int) -> dict:
     kind = "O" if numeric else "N"
-    pick = alt.selection_point(name=PICK, fields=["run_id"], on="click", clear="dblclick")
+    # The click picks the curve point nearest the pointer (an invisible point layer carries the
+    # selection): a 2-pixel line is hard to hit, at a projector even more.
+    pick = alt.selection_point(name=PICK, fields=["run_id"], on="click", nearest=True, clear="dblclick")
     lines = (
         alt.Chart(alt.Data(name="curves"))
         .mark_line(strokeWidth=2.5, opacity=0.85)
@@ -307,6 +309,13 @@ def _curves_template(title: str, numeric: bool, with_target: bool, height: int) 
             tooltip=[alt.Tooltip("student:N"), alt.Tooltip("value:N", title=title),
                      alt.Tooltip("global_step:Q", format=","), alt.Tooltip("episode_return_mean:Q", format=".1f", title="return")],
         )
+    )
+    targets = (
+        alt.Chart(alt.Data(name="curves"))
+        .mark_point(opacity=0, size=60)
+        .encode(x=alt.X("global_step:Q"), y=alt.Y("episode_return_mean:Q"), detail=alt.Detail("run_id:N"),
+                tooltip=[alt.Tooltip("student:N"), alt.Tooltip("value:N", title=title),
+                         alt.Tooltip("global_step:Q", format=","), alt.Tooltip("episode_return_mean:Q", format=".1f", title="return")])
         .add_params(pick)
     )
     picked = (
@@ -314,7 +323,7 @@ def _curves_template(title: str, numeric: bool, with_target: bool, height: int) 
         .mark_line(strokeWidth=5, color="#000000")
         .encode(x=alt.X("global_step:Q"), y=alt.Y("episode_return_mean:Q"), tooltip=[alt.Tooltip("student:N")])
     )
-    layers = [lines, picked]
+    layers = [lines, targets, picked]
     if with_target:
         layers.append(
             alt.Chart(alt.Data(name="target"))
