@@ -662,7 +662,7 @@ class RunStore:
         cleaned = " ".join(str(name).split())
         if not 1 <= len(cleaned) <= CLASS_NAME_MAX:
             raise ValueError(f"class name must have 1 to {CLASS_NAME_MAX} characters after trimming spaces (got {len(cleaned)})")
-        key = secrets.token_urlsafe(18)
+        key = secrets.token_hex(18)  # (hex, not URL-safe base64: a key never starts with "-", which a command line reads as an option)
         for _ in range(20):  # 30⁶ codes: a clash is rare, and a fresh code is the answer
             class_id, code = _short_id(), new_join_code()
             try:
