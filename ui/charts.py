@@ -240,6 +240,7 @@ def batch_objective_charts(ratio, advantage, objective: str, eps: float, beta: f
         detail = f"ε = {eps:.2f}" if objective == "clip" else f"β = {beta:.3g}" if objective == "kl_penalty" else "no clip"
         spec["title"] = f"{which}: {name} ({detail})"
         spec["datasets"] = datasets
+        spec["autosize"] = FIT_WIDTH
         spec["usermeta"] = {"below_axis": int(np.sum(per_unit < lo)), "objective": objective}
         out[sign] = spec
     return out
@@ -573,6 +574,10 @@ def _fill(template: dict, datasets: dict[str, pd.DataFrame], **top: object) -> d
 # The runs' colours on the live page's charts and in the lab report: the Okabe–Ito palette,
 # told apart with any colour vision (its yellow left out: too pale on white). A run keeps its
 # colour on every chart of one redraw: each builder is given the same ordered names.
+# Streamlit sizes a chart with autosize "fit": the spec's height becomes the whole chart's, so a
+# title, axis titles and a legend squeeze the plot (to ~20 px in a 140 px panel). "fit-x" fits the
+# width only, and the height is the plot's own: the live page's charts set it.
+FIT_WIDTH = {"type": "fit-x", "contains": "padding"}
 RUN_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 
 
@@ -614,7 +619,7 @@ def _return_curves_template(height: int, with_target: bool) -> dict:
     return alt.layer(*layers).properties(height=height).to_dict()
 
 
-def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, runs=None, height: int = 300) -> dict:
+def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, runs=None, height: int = 220) -> dict:
     """Episode-return curves of one or more runs (columns ``global_step``,
     ``episode_return_mean``, ``run``) with the preset's target as a dashed rule, each run in its
     colour of :data:`RUN_COLORS` named in the legend. ``runs``: the names in colour order (default:
@@ -623,7 +628,7 @@ def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, r
     datasets = {"returns": returns[["global_step", "episode_return_mean", "run"]].dropna().reset_index(drop=True)}
     if target is not None:
         datasets["target"] = pd.DataFrame({"target": [float(target)]})
-    spec = _fill(_return_curves_template(height, target is not None), datasets)
+    spec = _fill(_return_curves_template(height, target is not None), datasets, autosize=FIT_WIDTH)
     _set_color_scale(spec, run_color_scale(returns["run"] if runs is None else runs))
     return spec
 
@@ -671,11 +676,11 @@ def _diagnostic_panel_template(height: int) -> dict:
     )
 
 
-def diagnostic_panel_chart(long: pd.DataFrame, metric: str, *, runs=None, height: int = 140) -> dict:
+def diagnostic_panel_chart(long: pd.DataFrame, metric: str, *, runs=None, height: int = 110) -> dict:
     """One diagnostic of :func:`diagnostics_chart`'s long table (the rows whose ``metric`` is
     ``metric``), every run's series in its colour, titled by the metric: the live page lays
     these out as a grid that wraps with the page's width. A Vega-Lite spec (dataset ``diagnostic``)."""
     rows = long[long["metric"] == metric][["global_step", "value", "run"]].reset_index(drop=True)
-    spec = _fill(_diagnostic_panel_template(height), {"diagnostic": rows}, title=metric)
+    spec = _fill(_diagnostic_panel_template(height), {"diagnostic": rows}, title=metric, autosize=FIT_WIDTH)
     _set_color_scale(spec, run_color_scale(rows["run"] if runs is None else runs))
     return spec

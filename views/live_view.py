@@ -208,7 +208,7 @@ def latest_batches(members: list, names: dict[str, str]) -> None:
         st.caption(text)
 
 
-BATCH_HEIGHT, BATCH_HEIGHT_COMPARED = 240, 200
+BATCH_HEIGHT, BATCH_HEIGHT_COMPARED = 220, 180  # the plot's own height (ui.charts.FIT_WIDTH)
 
 
 def _live() -> None:
@@ -225,20 +225,25 @@ def _live() -> None:
     target = PRESETS[run.preset].target_return
     last = run.records[-1] if run.records else {}
     position = get_scheduler().queue_position(run) if run.waiting_for else None
-    outcome(run)
-    m = st.columns(4)
-    ret = last.get("episode_return_mean")
-    m[0].metric("Mean return, last 20 episodes", "—" if ret is None else f"{ret:.1f}", help=f"target {target:g}")
-    m[1].metric("Steps done", f"{last.get('global_step', 0):,}")
-    m[2].metric("Steps per second", "—" if not last.get("sps") else f"{last['sps']:,.0f}")
-    m[3].metric("State", state_text(run, position))
-    if position is not None:
-        queue_note(run, position)
-    budget = run.config["total_steps"]
-    st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
+    # The key numbers beside the return curve, so both are on the first screen after Start.
+    numbers, curve = st.columns([1, 2])
+    with numbers:
+        m = st.columns(2)
+        ret = last.get("episode_return_mean")
+        m[0].metric("Mean return, last 20 episodes", "—" if ret is None else f"{ret:.1f}", help=f"target {target:g}")
+        m[1].metric("Steps done", f"{last.get('global_step', 0):,}")
+        m = st.columns(2)
+        m[0].metric("Steps per second", "—" if not last.get("sps") else f"{last['sps']:,.0f}")
+        m[1].metric("State", state_text(run, position))
+        budget = run.config["total_steps"]
+        st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
+        if position is not None:
+            queue_note(run, position)
     same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records]
     names = chart_names(run, same_env)
-    frames = curves(run, target, same_env, names) if same_env else {}
+    with curve:
+        frames = curves(run, target, same_env, names) if same_env else {}
+    outcome(run)  # under the curve, which stays on the first screen (the State metric says it ended)
     if len(members) > 1:
         comparison(run, target, names)
     diagnostics(members, frames, names, [names[r.id] for r in same_env])
