@@ -67,7 +67,7 @@ def test_a_kl_run_draws_its_batch_on_the_kl_objective_with_beta_and_a_caption_wi
     beta = last["batch_kl_beta"]  # the β the last update's loss used
     assert beta == run.records[-2]["kl_beta"]  # the one the rule set after the update before
     drawn = batch_charts(at)
-    assert set(drawn) == {f"Â > 0: L^KLPEN = r·Â − β·KL (β = {beta:.3g})", f"Â < 0: L^KLPEN = r·Â − β·KL (β = {beta:.3g})"}
+    assert set(drawn) == {f"Â > 0: L^KLPEN (β = {beta:.3g})", f"Â < 0: L^KLPEN (β = {beta:.3g})"}
     for title, (spec, data) in drawn.items():
         sign = 1.0 if title.startswith("Â > 0") else -1.0
         assert set(data["lines"]["curve"]) == {KL_KEY, UNCLIPPED_KEY}  # no L^CLIP
@@ -125,7 +125,7 @@ def test_a_comparison_puts_every_run_on_every_chart_named_by_what_differs(at):
     assert set(by_title["KL penalty β"][1]["diagnostic"]["run"]) == {"KL penalty, d_targ 0.01"}
     # the latest batch of each run, side by side, each on its own objective
     titles = list(batch_charts(at))
-    assert len(titles) == 6 and sum("L^CLIP" in t for t in titles) == 2 and sum("unclipped" in t for t in titles) == 2
+    assert len(titles) == 6 and sum("L^CLIP" in t for t in titles) == 2 and sum("r·Â (no clip)" in t for t in titles) == 2
     assert sum("L^KLPEN" in t for t in titles) == 2
     assert [m.value for m in at.markdown if m.value.strip("*") in names] == [f"**{n}**" for n in names]
     reading = next(m.value for m in at.markdown if "max KL" in m.value)

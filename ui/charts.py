@@ -181,8 +181,8 @@ def clip_objective_chart(
 # the clip's band and rules are drawn, the chart's name of the objective).
 BATCH_OBJECTIVES = {
     "clip": ((CLIP_KEY, UNCLIPPED_KEY), True, "L^CLIP"),
-    "none": ((UNCLIPPED_KEY,), False, "the unclipped r·Â"),
-    "kl_penalty": ((KL_KEY, UNCLIPPED_KEY), False, "L^KLPEN = r·Â − β·KL"),
+    "none": ((UNCLIPPED_KEY,), False, "r·Â"),
+    "kl_penalty": ((KL_KEY, UNCLIPPED_KEY), False, "L^KLPEN"),
 }
 BATCH_Y_QUANTILE = 0.02  # the y axis spans the dots but the lowest 2 %: one tiny |Â| would squash the rest
 
@@ -238,7 +238,7 @@ def batch_objective_charts(ratio, advantage, objective: str, eps: float, beta: f
         _set_y_domain(spec, [lo, hi])
         which = "Â > 0" if sign > 0 else "Â < 0"
         detail = f"ε = {eps:.2f}" if objective == "clip" else f"β = {beta:.3g}" if objective == "kl_penalty" else "no clip"
-        spec["title"] = f"{which}: {name} ({detail})"
+        spec["title"] = f"{which}: {name} ({detail})"  # short: three side by side in a comparison
         spec["datasets"] = datasets
         spec["autosize"] = FIT_WIDTH
         spec["usermeta"] = {"below_axis": int(np.sum(per_unit < lo)), "objective": objective}

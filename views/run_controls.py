@@ -24,7 +24,7 @@ from views import session, training_controls
 FIRST_RECORD_WAIT_S = 1.0
 REFUSED_KEY = "train_refused"  # why the last Start was refused (the per-student cap), shown once
 STEP_NOTE_KEY = "train_step_note"  # why the last Step did nothing (the run had ended), shown once
-PACE_KEY = "train_pace"  # seconds between updates (0: full speed): views.live_view.pace draws it
+PACE_KEY = "train_pace"  # seconds between updates (0: full speed): views.live_view.pace_control draws it
 
 
 def runs() -> list[TrainingRun | StoredRun]:
