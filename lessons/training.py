@@ -19,28 +19,31 @@ from views import exports, live_view, player, run_controls, session, training_co
 st.title("6 · Live training")
 st.markdown(
     "Everything from the earlier pages, running: each update collects a batch, estimates "
-    "advantages with GAE, and takes K epochs of minibatch steps on the clipped objective. The "
-    "run trains in a process of its own beside this page, so the page stays responsive and "
-    "redraws from its latest numbers every second."
+    "advantages with GAE, and takes K epochs of minibatch steps on the objective. The run trains "
+    "in a process of its own; this page redraws from its latest numbers every second."
 )
 
 session.student_token()  # ?me=: whose runs these are (kept in the URL, not in shared links)
 if session.token_note():
     st.warning(session.token_note(), icon=NOTE_ICON)
+# One row for the preset, the pace and the stop rule, so that after Start the return curve is
+# on the first screen of a 1366×768 laptop (issue 13).
+c1, c2, c3 = st.columns([5, 3, 3], vertical_alignment="bottom")
 preset = control(
-    Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset"), "Preset", "select",
+    Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset"), "Preset", "select", where=c1,
     format_func=lambda p: f"{p} — {ENVIRONMENTS[PRESETS[p].env_id].title}, target {PRESETS[p].target_return:g}",
+)
+live_view.pace_control(where=c2)
+control(
+    Param("train_stop_at_target", True, "bool", name="stop_at_target"), "Stop when the target is reached", where=c3,
+    help="The run ends at its first update whose mean return reaches the target, which frees its "
+    "core for the next run in the queue. Off: it trains on to the step budget.",
 )
 notes = restore(training_controls.url_params(preset), show_notes=False)
 for note in notes:  # shown outside the collapsed expander, so a bad link is noticed
     st.warning(note, icon=NOTE_ICON)
 with st.expander("Hyperparameters (defaults are the preset's tuned values)", expanded=False):
     cfg, error = training_controls.draw(preset)
-control(
-    Param("train_stop_at_target", True, "bool", name="stop_at_target"), "Stop when the target is reached",
-    help="The run ends at its first update whose mean return reaches the target, which frees its "
-    "core for the next run in the queue. Off: it trains on to the step budget.",
-)
 if error:
     st.error(f"Can't start with these settings — {error}")
 

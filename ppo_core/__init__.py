@@ -17,6 +17,7 @@ from .objectives import (
     clipped_term,
     explained_variance,
     kl_penalty_objective,
+    surrogate_objective,
     value_loss,
 )
 from .presets import PRESETS
@@ -24,7 +25,7 @@ from .trainer import RETURN_WINDOW, Batch, PPOTrainer, TrainingDiverged
 
 __all__ = [
     "rewards_to_go", "gae", "td_errors", "normalize_advantages",
-    "clipped_objective", "clipped_term", "clip_binds", "kl_penalty_objective", "adaptive_beta", "approx_kl",
+    "clipped_objective", "clipped_term", "clip_binds", "kl_penalty_objective", "surrogate_objective", "adaptive_beta", "approx_kl",
     "clip_fraction", "value_loss", "explained_variance",
     "PPOConfig", "PRESETS", "PPOTrainer", "Batch", "TrainingDiverged", "RETURN_WINDOW",
     "ActorCritic", "ENVIRONMENTS", "make_env", "make_vector_env",

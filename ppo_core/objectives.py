@@ -14,6 +14,7 @@ __all__ = [
     "clipped_term",
     "clipped_objective",
     "kl_penalty_objective",
+    "surrogate_objective",
     "adaptive_beta",
     "approx_kl",
     "clip_fraction",
@@ -70,6 +71,29 @@ def kl_penalty_objective(ratio, advantage, kl, beta):
     if _is_torch(ratio, advantage, kl):
         return ratio * advantage - beta * kl
     return np.asarray(ratio, dtype=np.float64) * np.asarray(advantage, dtype=np.float64) - beta * np.asarray(kl, dtype=np.float64)
+
+
+def surrogate_objective(objective: str, ratio, advantage, *, eps: float, beta: float | None = None, log_ratio=None):
+    """The per-sample policy objective a run trains, by its config's ``objective``. NumPy or torch.
+
+        "clip"        L^CLIP = min(r·A, clip(r, 1−ε, 1+ε)·A)      (:func:`clipped_objective`)
+        "kl_penalty"  L^KLPEN = r·A − β·KL, KL = (r − 1) − log r   (:func:`kl_penalty_objective`)
+        "none"        r·A, the unclipped surrogate
+
+    ``log_ratio`` (log r, as the trainer has it) defaults to log(ratio). The trainer's loss and the
+    live page's plot of the latest batch both call this, so the dots sit on the objective trained.
+    """
+    if objective == "clip":
+        return clipped_objective(ratio, advantage, eps)
+    if not _is_torch(ratio, advantage):
+        ratio, advantage = np.asarray(ratio, dtype=np.float64), np.asarray(advantage, dtype=np.float64)
+    if objective == "none":
+        return ratio * advantage
+    if objective == "kl_penalty":
+        if log_ratio is None:
+            log_ratio = torch.log(ratio) if _is_torch(ratio) else np.log(ratio)
+        return kl_penalty_objective(ratio, advantage, approx_kl(log_ratio, reduce=False), beta)
+    raise ValueError(f"objective: must be one of clip, kl_penalty, none; got {objective!r}")
 
 
 def adaptive_beta(beta: float, kl: float, kl_target: float) -> float:

@@ -26,7 +26,7 @@ from .advantages import gae, normalize_advantages
 from .config import PPOConfig
 from .envs import ENVIRONMENTS, make_vector_env
 from .networks import ActorCritic
-from .objectives import adaptive_beta, approx_kl, clip_fraction, clipped_objective, explained_variance, kl_penalty_objective, value_loss
+from .objectives import adaptive_beta, approx_kl, clip_fraction, explained_variance, surrogate_objective, value_loss
 from .rollout import Rollout, collect_rollout, evaluate_rollout
 
 __all__ = ["PPOTrainer", "Batch", "TrainingDiverged", "RETURN_WINDOW", "target_reached", "agent_for", "observation_normalizer"]
@@ -186,12 +186,7 @@ class PPOTrainer:
         adv = batch.advantages[idx]
         if c.norm_adv:
             adv = normalize_advantages(adv)  # over this minibatch, as CleanRL and SB3 do
-        if c.objective == "clip":
-            surrogate = clipped_objective(ratio, adv, c.clip_coef)
-        elif c.objective == "kl_penalty":
-            surrogate = kl_penalty_objective(ratio, adv, approx_kl(log_ratio, reduce=False), self.kl_beta)
-        else:
-            surrogate = ratio * adv
+        surrogate = surrogate_objective(c.objective, ratio, adv, eps=c.clip_coef, beta=self.kl_beta, log_ratio=log_ratio)
         policy_loss = -surrogate.mean()
         clip_range = c.clip_coef if c.clip_vloss else None
         v_loss = value_loss(self.agent.value(obs), batch.returns[idx], batch.values[idx], clip_range)
@@ -317,7 +312,10 @@ class PPOTrainer:
         if c.objective == "kl_penalty":
             record["kl_beta"] = self.kl_beta
         if self.spec.continuous:
-            record["std"] = float(self.agent.log_std.detach().exp().mean())
+            sigma = self.agent.log_std.detach().exp().flatten()
+            record["std"] = float(sigma.mean())
+            if len(sigma) > 1:  # and each action dimension's own σ
+                record.update({f"std_{i}": float(v) for i, v in enumerate(sigma)})
         return record
 
     def iterate(self) -> Iterator[dict]:

@@ -3,7 +3,7 @@
 Streamlit reruns a page's script on every interaction, so a training loop on the script thread
 would freeze the page. Each run is a process of its own (spawned, lower priority than the
 server, one torch thread) that sends one record per update through a pipe and obeys commands
-(pause, resume, step, stop) sent through another. A thread of the server reads each worker's
+(pause, resume, step, stop, and the pace: seconds to wait between updates) sent through another. A thread of the server reads each worker's
 pipe as the records come, so a worker never waits on a page; the page polls
 :meth:`TrainingRun.poll` on a timer and redraws from the records it has.
 
@@ -73,6 +73,7 @@ _SPAWN_LOCK = threading.Lock()
 _NO_MAIN = types.ModuleType("__main__")
 _NO_MAIN.__spec__ = importlib.machinery.ModuleSpec("runs.manager.__main__", None)
 BATCH_POINTS = 400  # (ratio, advantage) samples sent per update for the clip plot
+MAX_PACE_S = 10.0  # the longest wait between updates a run may be given (TrainingRun.set_pace)
 MAX_RUNS_PER_STUDENT = 3  # a student's runs queued, running or paused at once (a comparison counts each)
 STOP_ON_DISCONNECT_ENV = "PPO_STOP_ON_DISCONNECT"  # "1": a run stops when its browser session ends
 DATA_DIR_ENV = "PPO_DATA_DIR"  # the folder of the default SQLite store (without DATABASE_URL)
@@ -190,11 +191,19 @@ def _serve(records, commands) -> None:
         trainer = PPOTrainer(PPOConfig.from_dict(config))
         rng = np.random.default_rng(0)
         paused, steps_allowed = start_paused, 0
+        # The pace: seconds between the end of one update and the start of the next (0: full
+        # speed), so a class can follow a run update by update. Only the wait changes: the
+        # trainer, its seed and its records (wall_s counts training time) are the same.
+        pace, last_update_end = 0.0, time.monotonic()
         send({"event": "started"})
         if paused:
             send({"event": "idle", "seen": seen})
         while not trainer.done:
-            cmd = next_command(0.5 if paused and steps_allowed == 0 else 0.0)
+            if paused and steps_allowed == 0:
+                wait = 0.5
+            else:  # a step goes at once; an update at its pace (commands are still answered meanwhile)
+                wait = 0.0 if steps_allowed else max(0.0, last_update_end + pace - time.monotonic())
+            cmd = next_command(wait)
             if cmd is not None:
                 seen += 1
                 if cmd == "stop":
@@ -209,17 +218,25 @@ def _serve(records, commands) -> None:
                     paused, steps_allowed = False, 0
                 elif cmd == "step":
                     steps_allowed += 1
+                elif isinstance(cmd, tuple) and cmd[0] == "pace":
+                    pace = float(cmd[1])
                 if paused and steps_allowed == 0:
                     send({"event": "idle", "seen": seen})
             if paused and steps_allowed == 0:
                 continue
+            if not steps_allowed and time.monotonic() < last_update_end + pace:
+                continue  # not yet this update's turn at the pace
+            beta = trainer.kl_beta  # the β this update's loss uses (the record has the adapted one)
             record = trainer.train_one_update()
             batch = trainer.last_batch
             n = len(batch)
             idx = rng.choice(n, size=min(BATCH_POINTS, n), replace=False)
             record["batch_ratio"] = trainer.last_ratios[idx].astype(float).tolist()
             record["batch_advantage"] = normalize_advantages(batch.advantages).numpy()[idx].astype(float).tolist()
+            if trainer.config.objective == "kl_penalty":
+                record["batch_kl_beta"] = beta
             send({"event": "update", "record": record})
+            last_update_end = time.monotonic()
             if steps_allowed:
                 steps_allowed -= 1
                 if paused and steps_allowed == 0:
@@ -375,6 +392,7 @@ class TrainingRun:
     group: str | None = None  # the runs of one comparison share it (the page's buttons act on all)
     owner: str | None = None  # the student's personal token (runs.store), for the store and the cap
     preset: str = ""  # the preset it started from (the store's and the page's label)
+    pace_s: float = 0.0  # seconds its worker waits between updates (0: full speed); set_pace changes it
     _gone_since: float | None = None  # when the watchdog first found that session disconnected
     start_paused: bool = False
     _pending_steps: int = 0  # 'step' commands waiting for a core (queued, or paused)
@@ -450,6 +468,16 @@ class TrainingRun:
                 self._stopping = command == "stop"
         if self._scheduler is not None:
             self._scheduler.tick()  # a free core is granted at once
+
+    def set_pace(self, seconds: float) -> None:
+        """Wait ``seconds`` between updates from now on (0: full speed), so a teacher can narrate
+        each update. The records are the same at any pace (same seed, same curve)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.0 <= seconds <= MAX_PACE_S:
+            raise ValueError(f"pace: must be from 0 to {MAX_PACE_S:g} seconds between updates; got {seconds!r}")
+        with self._lock:
+            self.pace_s = float(seconds)
+            if self._worker is not None and self.state in (RUNNING, PAUSED) and not self._stopping:
+                self._worker.send(("pace", self.pace_s))
 
     def snapshot(self, timeout: float = 5.0) -> bytes | None:
         """The current policy as checkpoint bytes: asked of a live worker, else the last one kept."""
@@ -603,6 +631,8 @@ class TrainingRun:
                 except Exception:  # noqa: BLE001 - a detail of the row; training goes on
                     log.exception("could not store the executor of run %s", self.id)
             worker.assign(self.config, self.start_paused)
+            if self.pace_s:
+                worker.send(("pace", self.pace_s))
             for _ in range(self._pending_steps):
                 worker.send("step")
             self._pending_steps, self._waiting_since = 0, None
@@ -640,6 +670,7 @@ class StoredRun:
     waiting_for = None
     pid = None
     start_paused = False
+    pace_s = 0.0
 
     def __init__(self, store: RunStore, row):
         self._store = store
@@ -680,6 +711,9 @@ class StoredRun:
 
     def send(self, command: str) -> None:
         """No worker here to command (the process that trains it does)."""
+
+    def set_pace(self, seconds: float) -> None:
+        """No worker here to pace."""
 
     def stop(self, timeout: float = 3.0) -> None:
         """No worker here to stop."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ppo_core import PRESETS
-from ui.compare import COMPARISONS, comparison_configs, comparison_reading, variant_name
+from ui.compare import COMPARISONS, ENTROPY_BONUS, TARGET_KL, TOO_HIGH, comparison_configs, comparison_reading, variant_labels
 
 CARTPOLE = PRESETS["cartpole"].replace(seed=7, clip_coef=0.3)
 
@@ -30,7 +30,7 @@ def test_objective_comparisons_change_only_the_objective(kind, objectives):
 def test_two_learning_rates_change_only_the_learning_rate():
     first, second = comparison_configs(CARTPOLE, "two_learning_rates", 1e-3)
     assert first == CARTPOLE and second.learning_rate == 1e-3 and changed(first, second) == {"learning_rate"}
-    assert [variant_name(c, "two_learning_rates") for c in (first, second)] == [f"lr {CARTPOLE.learning_rate:g}", "lr 0.001"]
+    assert variant_labels([first, second]) == [f"lr {CARTPOLE.learning_rate:g}", "lr 0.001"]
 
 
 @pytest.mark.parametrize("second, words", [(None, "second learning rate: give a value"), (CARTPOLE.learning_rate, "must differ"), (-1.0, "learning_rate")])
@@ -44,10 +44,48 @@ def test_an_unknown_comparison_lists_the_known_ones():
         comparison_configs(CARTPOLE, "bigger_network")
 
 
+# (The KL-penalty run was named "KL penalty" alone; issue 13 names it by its d_targ too.)
 def test_variant_names():
-    assert [variant_name(c, "all_objectives") for c in comparison_configs(CARTPOLE, "all_objectives")] == [
-        "clipped, ε = 0.3", "no clipping", "KL penalty",
+    assert variant_labels(comparison_configs(CARTPOLE, "all_objectives")) == [
+        "clipped, ε = 0.3", "no clipping", f"KL penalty, d_targ {CARTPOLE.kl_target:g}",
     ]
+
+
+@pytest.mark.parametrize("kind, field, values, labels", [
+    ("norm_adv", "norm_adv", [True, False], ["advantage normalisation on", "advantage normalisation off"]),
+    ("clip_vloss", "clip_vloss", [True, False], ["value-loss clipping on", "value-loss clipping off"]),
+    ("anneal_lr", "anneal_lr", [True, False], ["learning-rate annealing on", "learning-rate annealing off"]),
+    ("entropy_bonus", "ent_coef", [ENTROPY_BONUS, 0.0], [f"entropy bonus {ENTROPY_BONUS:g}", "no entropy bonus"]),
+    ("target_kl", "target_kl", [None, TARGET_KL], ["no target KL", f"target KL {TARGET_KL:g}"]),
+    ("lr_too_high", "learning_rate", [CARTPOLE.learning_rate, CARTPOLE.learning_rate * TOO_HIGH],
+     [f"lr {CARTPOLE.learning_rate:g}", f"lr {CARTPOLE.learning_rate * TOO_HIGH:g}"]),
+])
+def test_each_a_b_changes_one_setting_on_the_same_seed_and_names_the_runs_by_it(kind, field, values, labels):
+    configs = comparison_configs(CARTPOLE, kind)
+    assert [getattr(c, field) for c in configs] == values
+    assert changed(*configs) == {field} and all(c.seed == CARTPOLE.seed for c in configs)
+    assert variant_labels(configs) == labels
+    assert kind in COMPARISONS
+
+
+def test_an_entropy_bonus_or_target_kl_already_set_is_the_one_compared():
+    assert [c.ent_coef for c in comparison_configs(CARTPOLE.replace(ent_coef=0.05), "entropy_bonus")] == [0.05, 0.0]
+    assert [c.target_kl for c in comparison_configs(CARTPOLE.replace(target_kl=0.03), "target_kl")] == [None, 0.03]
+
+
+def test_labels_name_every_setting_that_differs_and_fold_epsilon_into_the_objective():
+    base = CARTPOLE.replace(objective="clip")
+    assert variant_labels([base, base.replace(clip_coef=0.1)]) == ["ε = 0.3", "ε = 0.1"]
+    assert variant_labels([base, base.replace(objective="none", clip_coef=0.1)]) == ["clipped, ε = 0.3", "no clipping"]
+    kl = base.replace(objective="kl_penalty")
+    assert variant_labels([kl, kl.replace(kl_target=0.02)]) == ["d_targ 0.01", "d_targ 0.02"]
+    assert variant_labels([base, base.replace(seed=2, gae_lambda=0.8)]) == ["seed 7, GAE λ 0.9", "seed 2, GAE λ 0.8"]
+    assert variant_labels([base, base]) == ["as set", "as set"]
+
+
+def test_a_learning_rate_with_no_higher_rate_says_so():
+    with pytest.raises(ValueError, match="learning rate: 0.5 leaves no higher rate"):
+        comparison_configs(CARTPOLE.replace(learning_rate=0.5), "lr_too_high")
 
 
 def record(step, ret, kl, episodes=25):

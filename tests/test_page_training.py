@@ -159,13 +159,16 @@ def test_start_trains_to_the_budget_and_finishes(at):
     assert "step budget ran out before the target" in at.warning[0].value  # 10 updates cannot reach 475
     assert run.pid is None and run.model_state is not None
     assert not disabled(at)["train_start"] and disabled(at)["train_stop"]
-    # the return chart carries the run's records (the diagnostics and the two clip plots follow it)
+    # the return chart carries the run's records (the diagnostics' panels and the two batch plots follow it)
     (spec, frames), *rest = chart_datasets(at)
     returns = next(f for f in frames if "episode_return_mean" in f)
     expected = [(r["global_step"], r["episode_return_mean"]) for r in run.records if r["episode_return_mean"] is not None]
     assert list(returns["global_step"]) == [s for s, _ in expected]
     assert list(returns["episode_return_mean"]) == pytest.approx([r for _, r in expected])
-    assert len(rest) == 3
+    assert [spec.get("title") for spec, _ in rest] == [
+        "policy loss", "value loss", "entropy", "approx KL", "clip fraction", "explained variance", "learning rate",
+        f"Â > 0: L^CLIP (ε = {CARTPOLE.clip_coef:.2f})", f"Â < 0: L^CLIP (ε = {CARTPOLE.clip_coef:.2f})",
+    ]
     assert {b.label for b in at.get("download_button")} == {"Metrics (CSV)", "Config (JSON)", "Model (PyTorch state dict)", "Lab report (zip)"}
 
 
@@ -228,7 +231,8 @@ def test_a_comparison_runs_both_variants_on_the_same_seed_and_reads_the_differen
     assert f"max KL {max_kl:.3f}" in reading
     (spec, frames), *_ = chart_datasets(at)
     returns = next(f for f in frames if "episode_return_mean" in f)
-    assert set(returns["run"]) == {clipped.label, unclipped.label}
+    # named by what differs (issue 13), no longer by the runs' labels
+    assert set(returns["run"]) == {f"clipped, ε = {CARTPOLE.clip_coef:g}", "no clipping"}
     assert "Lab report, 2 runs (zip)" in {b.label for b in at.get("download_button")}
 
 

@@ -37,7 +37,10 @@ def _zero_gradient_spans(ratio: np.ndarray, flags: np.ndarray) -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=32)
-def _clip_template(with_kl: bool, with_probe: bool, with_points: bool, height: int, with_highlight: bool = False) -> dict:
+def _clip_template(
+    with_kl: bool, with_probe: bool, with_points: bool, height: int, with_highlight: bool = False,
+    curve_keys: tuple[str, ...] | None = None, with_clip: bool = True,
+) -> dict:
     """The clip plot's Vega-Lite spec, built with Altair once per structure and validated.
 
     Every layer reads a *named* dataset, so a redraw only swaps the data, the title and the
@@ -61,7 +64,9 @@ def _clip_template(with_kl: bool, with_probe: bool, with_points: bool, height: i
         .mark_text(y=0, dy=-6, align="center", baseline="bottom", color="#555")
         .encode(x=alt.X("ratio:Q"), text=alt.Text("label:N"))
     )
-    domain = list(CURVE_COLORS) if with_kl else [CLIP_KEY, UNCLIPPED_KEY]
+    # curve_keys: the lines drawn (default: L^CLIP, rA and, with_kl, L^KLPEN); with_clip: the
+    # zero-gradient band and the 1 ± ε rules (not for an objective without a clip)
+    domain = list(curve_keys) if curve_keys else list(CURVE_COLORS) if with_kl else [CLIP_KEY, UNCLIPPED_KEY]
     lines = (
         alt.Chart(alt.Data(name="lines"))
         .mark_line()
@@ -82,7 +87,7 @@ def _clip_template(with_kl: bool, with_probe: bool, with_points: bool, height: i
             ),
         )
     )
-    layers = [shade, rules, rule_text, lines]
+    layers = [shade, rules, rule_text, lines] if with_clip else [lines]
     point_tooltip = [alt.Tooltip("ratio:Q", format=".3f"), alt.Tooltip("objective:Q", format=".3f")]
     if with_points:
         layers.append(
@@ -172,20 +177,72 @@ def clip_objective_chart(
     return spec
 
 
-def batch_clip_charts(ratio, advantage, eps: float, *, height: int = 260) -> dict[float, dict]:
-    """A batch's samples on the clip plot: for A > 0 and A < 0 (keys 1.0 and −1.0), each
-    sample of that sign as a dot at its ratio r on L^CLIP per unit |A|, over the curves. The ratio
-    axis reaches 2 or the batch's largest ratio. The live page and the lab report draw these."""
-    from ppo_core import clipped_objective
+# How the latest batch is drawn for each objective a run may train: (the curves drawn, whether
+# the clip's band and rules are drawn, the chart's name of the objective).
+BATCH_OBJECTIVES = {
+    "clip": ((CLIP_KEY, UNCLIPPED_KEY), True, "L^CLIP"),
+    "none": ((UNCLIPPED_KEY,), False, "r·Â"),
+    "kl_penalty": ((KL_KEY, UNCLIPPED_KEY), False, "L^KLPEN"),
+}
+BATCH_Y_QUANTILE = 0.02  # the y axis spans the dots but the lowest 2 %: one tiny |Â| would squash the rest
+
+
+def batch_objective_charts(ratio, advantage, objective: str, eps: float, beta: float | None = None, *, height: int = 240) -> dict[float, dict]:
+    """A batch's samples on the objective its run trains: for A > 0 and A < 0 (keys 1.0 and
+    −1.0), each sample of that sign as a dot at its ratio r and its objective per unit |Â|,
+    ``ppo_core.surrogate_objective(...) / |Â|``, over the objective's curve for |Â| = 1.
+
+    ``objective`` is the run's config's: "clip" draws L^CLIP with its zero-gradient band and the
+    rules 1 ± ε; "none" the line r·Â alone; "kl_penalty" r·Â − β·KL (β of this update) beside
+    r·Â, where a sample's dot sits below the curve by β·KL·(1/|Â| − 1), so dots of small |Â|
+    sit lower. Dots below the y axis (at most the lowest 2 %) are drawn on its edge; each
+    spec's ``usermeta["below_axis"]`` counts them. The ratio axis reaches 2 or the batch's
+    largest ratio."""
+    from ppo_core import surrogate_objective
     from ppo_core.lesson import objective_curves
 
+    if objective not in BATCH_OBJECTIVES:
+        raise ValueError(f"objective: must be one of {', '.join(BATCH_OBJECTIVES)}; got {objective!r}")
+    if objective == "kl_penalty" and beta is None:
+        raise ValueError("beta: the KL-penalty objective needs the β of the update")
+    keys, with_clip, name = BATCH_OBJECTIVES[objective]
     ratio, advantage = np.asarray(ratio, dtype=float), np.asarray(advantage, dtype=float)
-    r_max = max(2.0, float(np.ceil(ratio.max() * 10) / 10))
+    r_max = max(2.0, float(np.ceil(ratio.max() * 10) / 10)) if len(ratio) else 2.0
+    fields = {CLIP_KEY: "clipped", UNCLIPPED_KEY: "unclipped", KL_KEY: "kl_penalty"}
     out = {}
     for sign in (1.0, -1.0):
-        side = ratio[np.sign(advantage) == sign]
-        points = pd.DataFrame({"ratio": side, "objective": clipped_objective(side, sign, eps)})
-        out[sign] = clip_objective_chart(objective_curves(eps, sign, r_max=r_max), eps, sign, points=points, height=height)
+        on_side = np.sign(advantage) == sign
+        side, adv = ratio[on_side], advantage[on_side]
+        per_unit = surrogate_objective(objective, side, adv, eps=eps, beta=beta) / np.abs(adv)
+        curves = objective_curves(eps, sign, beta=beta if objective == "kl_penalty" else None, r_max=r_max)
+        lines = pd.concat([pd.DataFrame({"ratio": curves["ratio"], "objective": curves[fields[k]], "curve": k}) for k in keys], ignore_index=True)
+        lines = lines[np.isfinite(lines["objective"])]
+        unclipped = curves["unclipped"]
+        lo, hi = float(unclipped.min()), float(unclipped.max())
+        if len(per_unit):
+            lo = min(lo, float(np.quantile(per_unit, BATCH_Y_QUANTILE)))
+            hi = max(hi, float(per_unit.max()))
+        pad = 0.1 * max(hi - lo, 1e-6)
+        lo, hi = lo - pad, hi + pad
+        lines = lines[lines["objective"] >= lo]  # a curve leaves the chart at its edge, not flat along it
+        spans = _zero_gradient_spans(curves["ratio"], curves["zero_gradient"]).assign(label="gradient is zero (clipped)")
+        datasets = {
+            "lines": lines.reset_index(drop=True),
+            "spans": spans if with_clip else spans.iloc[:0],
+            "bounds": pd.DataFrame({"ratio": [1 - eps, 1 + eps], "label": ["1 − ε", "1 + ε"]}),
+        }
+        with_points = len(side) > 0
+        if with_points:
+            datasets["points"] = pd.DataFrame({"ratio": side, "objective": per_unit})
+        spec = copy.deepcopy(_clip_template(objective == "kl_penalty", False, with_points, height, False, keys, with_clip))
+        _set_y_domain(spec, [lo, hi])
+        which = "Â > 0" if sign > 0 else "Â < 0"
+        detail = f"ε = {eps:.2f}" if objective == "clip" else f"β = {beta:.3g}" if objective == "kl_penalty" else "no clip"
+        spec["title"] = f"{which}: {name} ({detail})"  # short: three side by side in a comparison
+        spec["datasets"] = datasets
+        spec["autosize"] = FIT_WIDTH
+        spec["usermeta"] = {"below_axis": int(np.sum(per_unit < lo)), "objective": objective}
+        out[sign] = spec
     return out
 
 
@@ -514,6 +571,32 @@ def _fill(template: dict, datasets: dict[str, pd.DataFrame], **top: object) -> d
     return spec
 
 
+# The runs' colours on the live page's charts and in the lab report: the Okabe–Ito palette,
+# told apart with any colour vision (its yellow left out: too pale on white). A run keeps its
+# colour on every chart of one redraw: each builder is given the same ordered names.
+# Streamlit sizes a chart with autosize "fit": the spec's height becomes the whole chart's, so a
+# title, axis titles and a legend squeeze the plot (to ~20 px in a 140 px panel). "fit-x" fits the
+# width only, and the height is the plot's own: the live page's charts set it.
+FIT_WIDTH = {"type": "fit-x", "contains": "padding"}
+RUN_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+
+
+def run_color_scale(runs) -> dict:
+    """The colour scale of the runs named ``runs`` (in order; a name repeats its first colour)."""
+    names = list(dict.fromkeys(runs))
+    return {"domain": names, "range": [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(names))]}
+
+
+def _set_color_scale(node, scale: dict) -> None:
+    """Set the colour scale wherever a spec (in place, a copied template) encodes colour by run."""
+    if isinstance(node, dict):
+        color = node.get("encoding", {}).get("color")
+        if isinstance(color, dict) and color.get("field") == "run":
+            color["scale"] = scale
+        for child in [*node.get("layer", []), node.get("spec")]:
+            _set_color_scale(child, scale)
+
+
 @functools.lru_cache(maxsize=8)
 def _return_curves_template(height: int, with_target: bool) -> dict:
     line = (
@@ -536,14 +619,18 @@ def _return_curves_template(height: int, with_target: bool) -> dict:
     return alt.layer(*layers).properties(height=height).to_dict()
 
 
-def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, height: int = 300) -> dict:
+def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, runs=None, height: int = 220) -> dict:
     """Episode-return curves of one or more runs (columns ``global_step``,
-    ``episode_return_mean``, ``run``) with the preset's target as a dashed rule. A Vega-Lite
-    spec from a cached template: the live page redraws it every second."""
+    ``episode_return_mean``, ``run``) with the preset's target as a dashed rule, each run in its
+    colour of :data:`RUN_COLORS` named in the legend. ``runs``: the names in colour order (default:
+    as they come in ``returns``). A Vega-Lite spec from a cached template: the live page redraws
+    it every second."""
     datasets = {"returns": returns[["global_step", "episode_return_mean", "run"]].dropna().reset_index(drop=True)}
     if target is not None:
         datasets["target"] = pd.DataFrame({"target": [float(target)]})
-    return _fill(_return_curves_template(height, target is not None), datasets)
+    spec = _fill(_return_curves_template(height, target is not None), datasets, autosize=FIT_WIDTH)
+    _set_color_scale(spec, run_color_scale(returns["run"] if runs is None else runs))
+    return spec
 
 
 @functools.lru_cache(maxsize=8)
@@ -564,7 +651,36 @@ def _diagnostics_template(columns: int, height: int) -> dict:
     return chart.to_dict()
 
 
-def diagnostics_chart(long: pd.DataFrame, *, columns: int = 4, height: int = 130) -> dict:
+def diagnostics_chart(long: pd.DataFrame, *, columns: int = 4, height: int = 130, runs=None) -> dict:
     """Small multiples, one per training diagnostic (columns ``global_step``, ``metric``,
-    ``value``, ``run``), each with its own y-axis. A Vega-Lite spec from a cached template."""
-    return _fill(_diagnostics_template(columns, height), {"diagnostics": long[["global_step", "metric", "value", "run"]].reset_index(drop=True)})
+    ``value``, ``run``), each with its own y-axis, a run's colour as in :func:`return_curves_chart`.
+    A Vega-Lite spec from a cached template (one image: the lab report draws it)."""
+    spec = _fill(_diagnostics_template(columns, height), {"diagnostics": long[["global_step", "metric", "value", "run"]].reset_index(drop=True)})
+    _set_color_scale(spec, run_color_scale(long["run"] if runs is None else runs))
+    return spec
+
+
+@functools.lru_cache(maxsize=8)
+def _diagnostic_panel_template(height: int) -> dict:
+    return (
+        alt.Chart(alt.Data(name="diagnostic"))
+        .mark_line(point=alt.OverlayMarkDef(size=12))
+        .encode(
+            x=alt.X("global_step:Q", title="environment steps", axis=alt.Axis(tickCount=4, format="~s")),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            color=alt.Color("run:N", legend=None),
+            tooltip=[alt.Tooltip("run:N"), alt.Tooltip("global_step:Q", format=","), alt.Tooltip("value:Q", format=".4g")],
+        )
+        .properties(height=height)
+        .to_dict()
+    )
+
+
+def diagnostic_panel_chart(long: pd.DataFrame, metric: str, *, runs=None, height: int = 110) -> dict:
+    """One diagnostic of :func:`diagnostics_chart`'s long table (the rows whose ``metric`` is
+    ``metric``), every run's series in its colour, titled by the metric: the live page lays
+    these out as a grid that wraps with the page's width. A Vega-Lite spec (dataset ``diagnostic``)."""
+    rows = long[long["metric"] == metric][["global_step", "value", "run"]].reset_index(drop=True)
+    spec = _fill(_diagnostic_panel_template(height), {"diagnostic": rows}, title=metric, autosize=FIT_WIDTH)
+    _set_color_scale(spec, run_color_scale(rows["run"] if runs is None else runs))
+    return spec

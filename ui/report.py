@@ -49,7 +49,7 @@ from ppo_core import ENVIRONMENTS, PRESETS, RETURN_WINDOW, PPOConfig
 from ppo_core.config import settings
 from ppo_core.diagnostics import collapse_warning
 from ppo_core.trainer import target_reached
-from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
+from ui.charts import batch_objective_charts, diagnostics_chart, return_curves_chart
 
 __all__ = [
     "DIAGNOSTICS",
@@ -57,6 +57,7 @@ __all__ = [
     "OBJECTIVES",
     "config_json",
     "diagnostics_frame",
+    "update_beta",
     "inline_datasets",
     "lab_report_zip",
     "metrics_csv",
@@ -77,7 +78,10 @@ DIAGNOSTICS = {
     "clip_fraction": "clip fraction",
     "explained_variance": "explained variance",
     "learning_rate": "learning rate",
+    "kl_beta": "KL penalty β",  # KL-penalty runs: β after each update's adaptive rule
+    "std": "policy σ",  # Gaussian policies (one panel per action dimension when there are several)
 }
+STD_DIMENSION = re.compile(r"std_(\d+)")  # the trainer's σ of action dimension i, beside their mean
 # The reader's names of settings and objectives, and the short names in a comparison's folder
 # names, all from the settings PPOConfig declares. The settings the training page shows are
 # always listed in the settings table; any other field appears when a run changed it.
@@ -115,9 +119,11 @@ def config_json(config: PPOConfig | dict) -> bytes:
 def diagnostics_frame(metrics: pd.DataFrame) -> pd.DataFrame:
     """``metrics`` (with a ``run`` column) in the long format of :func:`ui.charts.diagnostics_chart`:
     one row per run, update and diagnostic of :data:`DIAGNOSTICS` (named as the page names them)."""
-    present = [c for c in DIAGNOSTICS if c in metrics]
+    dims = [c for c in metrics if STD_DIMENSION.fullmatch(str(c))]
+    names = {**DIAGNOSTICS, **{c: f"policy σ, action {int(STD_DIMENSION.fullmatch(c)[1]) + 1}" for c in dims}}
+    present = [c for c in DIAGNOSTICS if c in metrics and not (c == "std" and dims)] + dims
     long = metrics.melt(id_vars=["run", "global_step"], value_vars=present, var_name="metric")
-    long["metric"] = long["metric"].map(DIAGNOSTICS)
+    long["metric"] = long["metric"].map(names)
     return long.dropna().reset_index(drop=True)
 
 
@@ -175,13 +181,22 @@ def _diagnostics_spec(metrics: pd.DataFrame, legend: bool) -> dict:
     return spec
 
 
-def _clip_specs(record: dict, eps: float) -> dict[str, dict]:
-    """The live page's two clip plots of the latest batch (A > 0, A < 0), as specs by file stem."""
+def update_beta(record: dict, config: PPOConfig) -> float | None:
+    """The β a KL-penalty update trained with (the worker sends it as ``batch_kl_beta``; an older
+    record has only ``kl_beta``, the β adapted after it); None for the other objectives."""
+    if config.objective != "kl_penalty":
+        return None
+    return record.get("batch_kl_beta", record.get("kl_beta", config.kl_beta))
+
+
+def _clip_specs(record: dict, config: PPOConfig) -> dict[str, dict]:
+    """The live page's two plots of the latest batch on its run's objective (A > 0, A < 0), as
+    specs by file stem."""
     ratio = np.asarray(record.get("batch_ratio") or [], dtype=float)
     adv = np.asarray(record.get("batch_advantage") or [], dtype=float)
     if not len(ratio) or len(ratio) != len(adv):
         return {}
-    charts = batch_clip_charts(ratio, adv, eps)
+    charts = batch_objective_charts(ratio, adv, config.objective, config.clip_coef, update_beta(record, config))
     return {"clip_positive": charts[1.0], "clip_negative": charts[-1.0]}
 
 
@@ -529,7 +544,7 @@ def lab_report_zip(
         files[prefix + "metrics.csv"] = metrics_csv(run.records, run.label)
         files[prefix + "config.json"] = config_json(run.config_data)
         if clip_plots:
-            for stem, spec in _clip_specs(run.records[-1], run.config.clip_coef).items():
+            for stem, spec in _clip_specs(run.records[-1], run.config).items():
                 files[f"{prefix}{stem}.png"] = render_png(spec, scale=scale)
                 extra.setdefault(run.folder, []).append(stem)
     targets = {r.target for r in norm}

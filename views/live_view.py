@@ -4,7 +4,8 @@ The run is a live one (runs.manager.TrainingRun) or one read back from the store
 both have the same attributes, so both are drawn here the one way. A fragment with a timer
 while a run is active: each tick polls the session's runs (the heartbeat), reruns the whole page
 when a run changes state (so the buttons follow), and draws the state, the metrics, the return
-and diagnostics curves, the latest batch on the clipped objective and the downloads.
+curves, the diagnostics, the latest batch on the objective each run trains and the downloads;
+a comparison's runs are on every chart, each in its colour, named by what differs.
 """
 
 from __future__ import annotations
@@ -15,14 +16,26 @@ import streamlit as st
 from ppo_core import PRESETS, PPOConfig
 from ppo_core.diagnostics import collapse_warning
 from runs.manager import DIVERGED, FAILED, FINISHED, INTERRUPTED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
-from ui.charts import batch_clip_charts, diagnostics_chart, return_curves_chart
-from ui.compare import comparison_reading, variant_name
-from ui.report import diagnostics_frame, metrics_frame
+from ui.charts import batch_objective_charts, diagnostic_panel_chart, return_curves_chart
+from ui.compare import comparison_reading, variant_labels
+from ui.report import diagnostics_frame, metrics_frame, update_beta
 from views import exports
-from views.run_controls import current, group, runs
+from views.run_controls import PACE_KEY, current, group, on_pace, runs
 from views.widgets import show_chart
 
 REDRAW_EVERY_S = 1.0
+# The pace menu: seconds the worker waits between updates (runs.manager.TrainingRun.set_pace).
+PACES = {0.0: "full speed", 0.25: "an update every 0.25 s", 0.5: "an update every 0.5 s", 1.0: "an update every 1 s", 2.0: "an update every 2 s"}
+
+
+def pace_control(where=None) -> None:
+    """The pace of this session's runs: a new run starts at it; the current runs take it at once."""
+    (where or st).selectbox(
+        "Pace", list(PACES), format_func=PACES.get, key=PACE_KEY, on_change=on_pace,
+        help="Slow the run down to talk the class through each update: Pause and Step then land on the "
+             "update everyone is looking at. The run's numbers are the same at any pace (same seed, same curve); "
+             "only the wait between updates changes.",
+    )
 
 
 def state_text(run: TrainingRun, position: int | None) -> str:
@@ -73,52 +86,129 @@ def queue_note(run: TrainingRun, position: int) -> None:
     st.caption(why)
 
 
-def comparison(run: TrainingRun, target: float) -> None:
+def comparison(run: TrainingRun, target: float, names: dict[str, str]) -> None:
     """The comparison's one-line reading and the other runs' states."""
     sched = get_scheduler()
-    kind = st.session_state["train_compare_kinds"][run.group]
     members = group(run)
     cfgs = [PPOConfig.from_dict(r.config) for r in members]
-    st.markdown(comparison_reading([variant_name(c, kind) for c in cfgs], [r.records for r in members], target, [c.total_steps for c in cfgs]))
+    st.markdown(comparison_reading([names[r.id] for r in members], [r.records for r in members], target, [c.total_steps for c in cfgs]))
     st.caption("The metrics above are the first run's; " + ", ".join(
         f"{r.label}: {r.state}" + (f" (queue {sched.queue_position(r)})" if r.waiting_for else "") for r in members[1:]
     ) + ".")
 
 
-def curves(run: TrainingRun, target: float) -> None:
-    """Every run of this session on the run's environment, and the run's diagnostics."""
-    same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records]
-    if not same_env:
-        return
-    frames = {r.id: metrics_frame(r.records, r.label) for r in same_env}  # once per redraw
-    show_chart(return_curves_chart(pd.concat(frames.values(), ignore_index=True), target))
-    st.caption(
-        "Each line is one run of this session on this environment; the dashed line is the "
-        "preset's target. Start a second run with one setting changed (say, no clipping, "
-        "same seed) and compare the curves."
-    )
-    if run.id in frames:
-        show_chart(diagnostics_chart(diagnostics_frame(frames[run.id])))
-        st.caption(
-            "The numbers CleanRL and Stable-Baselines3 log. Watch approx KL and the clip fraction: "
-            "they rise when an update moves the policy far, and the clip keeps them in check. "
-            "Explained variance near 1 means the critic predicts the returns well."
-        )
+def chart_names(run: TrainingRun, same_env: list) -> dict[str, str]:
+    """Each run's name on the charts, by id: a comparison's runs by what differs between them
+    ("clipped, ε = 0.2", "no clipping"), every other run of the session by its label."""
+    names = {r.id: r.label for r in same_env}
+    members = group(run)
+    if len(members) > 1:
+        labels = variant_labels([PPOConfig.from_dict(r.config) for r in members])
+        names.update({r.id: name for r, name in zip(members, labels)})
+    return names
 
 
-def latest_batch(run: TrainingRun, last: dict) -> None:
-    if not last.get("batch_ratio"):
-        return
-    st.subheader("The latest batch on the clipped objective")
-    charts = batch_clip_charts(last["batch_ratio"], last["batch_advantage"], run.config["clip_coef"])
-    for col, sign in zip(st.columns(2), (1.0, -1.0)):
-        with col:
-            show_chart(charts[sign])
+DIAGNOSTICS_PER_ROW = 3
+
+
+def curves(run: TrainingRun, target: float, same_env: list, names: dict[str, str]) -> dict:
+    """The return curves of every run of this session on the run's environment, and returns the
+    per-run metrics tables (by id) the other charts read."""
+    frames = {r.id: metrics_frame(r.records, names[r.id]) for r in same_env}  # once per redraw
+    order = [names[r.id] for r in same_env]
+    show_chart(return_curves_chart(pd.concat(frames.values(), ignore_index=True), target, runs=order))
     st.caption(
-        "Each dot is a sample of the latest batch after its update, at its ratio r, on the "
-        "objective per unit |Â|. Dots in the orange band no longer pass a gradient. With "
-        "'no clipping' the dots spread further from r = 1."
+        "Each line is one run of this session on this environment, in its colour; the dashed line "
+        "is the preset's target. Compare (above) starts runs on the same seed with one setting "
+        "changed, named in the legend by what differs."
     )
+    return frames
+
+
+def diagnostics(members: list, frames: dict, names: dict[str, str], order: list[str]) -> None:
+    """One small chart per diagnostic, every run of the group on each, as a grid that wraps."""
+    shown = [frames[r.id] for r in members if r.id in frames and len(frames[r.id])]
+    if not shown:
+        return
+    long = diagnostics_frame(pd.concat(shown, ignore_index=True))
+    for i, metric in enumerate(dict.fromkeys(long["metric"])):
+        if i % DIAGNOSTICS_PER_ROW == 0:
+            cols = st.columns(DIAGNOSTICS_PER_ROW)
+        with cols[i % DIAGNOSTICS_PER_ROW]:
+            show_chart(diagnostic_panel_chart(long, metric, runs=order))
+    st.caption(
+        "The numbers CleanRL and Stable-Baselines3 log" + (", each run in its colour of the legend above" if len(shown) > 1 else "")
+        + ". Approx KL and the clip fraction (the share of ratios outside [1 − ε, 1 + ε]) rise when an "
+        "update moves the policy far from the one that collected its batch. Explained variance near 1 "
+        "means the critic predicts the returns well."
+        + (" β is the KL penalty's weight after each update's adaptive rule." if any("kl_beta" in f for f in shown) else "")
+        + (" σ is the Gaussian policy's standard deviation: how widely it still explores." if any("std" in f for f in shown) else "")
+    )
+
+
+# What the latest-batch plot is called, and what its dots mean, for each objective a run trains.
+BATCH_TITLES = {"clip": "L^CLIP", "none": "the unclipped objective r·Â", "kl_penalty": "the KL-penalised objective"}
+BATCH_CAPTIONS = {
+    "clip": (
+        "Each dot is a sample of the latest batch after its update, at its ratio r, on L^CLIP per unit "
+        "|Â|. Dots in the shaded band, where the gradient is zero, pass no gradient any more: the "
+        "clip stopped them from moving further from r = 1 the way their advantage pulls."
+    ),
+    "none": (
+        "Each dot is a sample of the latest batch after its update, at its ratio r, on the unclipped "
+        "r·Â per unit |Â|. Nothing is flat: every sample passes a gradient however far its ratio has "
+        "moved, so after K epochs the dots spread further from r = 1."
+    ),
+    "kl_penalty": (
+        "Each dot is a sample of the latest batch after its update, at its ratio r, on r·Â − β·KL per "
+        "unit |Â| (β = {beta:.3g} in this update; KL = (r − 1) − log r for each sample). The solid "
+        "curve is for |Â| = 1: a sample of smaller |Â| sits below it, its penalty weighing more per "
+        "unit of advantage. No sample's gradient is zero; the penalty pulls every ratio back towards "
+        "r = 1, and β doubles or halves after each update to keep the KL near d_targ = {kl_target:g}."
+    ),
+}
+
+
+def batch_caption(objective: str, config: PPOConfig, beta: float | None, below_axis: int) -> str:
+    """The caption true for a run's latest-batch plot."""
+    text = BATCH_CAPTIONS[objective].format(beta=beta or 0.0, kl_target=config.kl_target)
+    if below_axis:
+        text += (f" {below_axis} dot{'s' if below_axis != 1 else ''} of very small |Â| "
+                 f"{'lie' if below_axis != 1 else 'lies'} below the chart and {'are' if below_axis != 1 else 'is'} drawn on its lower edge.")
+    return text
+
+
+def latest_batches(members: list, names: dict[str, str]) -> None:
+    """Each run's latest batch on the objective it trains: A > 0 and A < 0 side by side for one
+    run; for a comparison one column per run."""
+    shown = [r for r in members if r.records and r.records[-1].get("batch_ratio")]
+    if not shown:
+        return
+    objectives = {r.config["objective"] for r in shown}
+    title = BATCH_TITLES[next(iter(objectives))] if len(objectives) == 1 else "the objective each run trains"
+    st.subheader(f"The latest batch on {title}")
+    captions = {}
+    columns = st.columns(len(shown)) if len(shown) > 1 else [st.container()]
+    for run, column in zip(shown, columns):
+        cfg, last = PPOConfig.from_dict(run.config), run.records[-1]
+        beta = update_beta(last, cfg)
+        charts = batch_objective_charts(last["batch_ratio"], last["batch_advantage"], cfg.objective, cfg.clip_coef, beta,
+                                        height=BATCH_HEIGHT if len(shown) == 1 else BATCH_HEIGHT_COMPARED)
+        below = sum(c["usermeta"]["below_axis"] for c in charts.values())
+        with column:
+            if len(shown) > 1:
+                st.markdown(f"**{names[run.id]}**")
+            sides = st.columns(2) if len(shown) == 1 else [st.container(), st.container()]
+            for side, sign in zip(sides, (1.0, -1.0)):
+                with side:
+                    show_chart(charts[sign])
+        prefix = f"**{names[run.id]}**: " if len(shown) > 1 else ""
+        captions.setdefault((cfg.objective, beta), prefix + batch_caption(cfg.objective, cfg, beta, below))
+    for text in captions.values():
+        st.caption(text)
+
+
+BATCH_HEIGHT, BATCH_HEIGHT_COMPARED = 220, 180  # the plot's own height (ui.charts.FIT_WIDTH)
 
 
 def _live() -> None:
@@ -135,21 +225,29 @@ def _live() -> None:
     target = PRESETS[run.preset].target_return
     last = run.records[-1] if run.records else {}
     position = get_scheduler().queue_position(run) if run.waiting_for else None
-    outcome(run)
-    m = st.columns(4)
-    ret = last.get("episode_return_mean")
-    m[0].metric("Mean return, last 20 episodes", "—" if ret is None else f"{ret:.1f}", help=f"target {target:g}")
-    m[1].metric("Steps done", f"{last.get('global_step', 0):,}")
-    m[2].metric("Steps per second", "—" if not last.get("sps") else f"{last['sps']:,.0f}")
-    m[3].metric("State", state_text(run, position))
-    if position is not None:
-        queue_note(run, position)
-    budget = run.config["total_steps"]
-    st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
+    # The key numbers beside the return curve, so both are on the first screen after Start.
+    numbers, curve = st.columns([1, 2])
+    with numbers:
+        m = st.columns(2)
+        ret = last.get("episode_return_mean")
+        m[0].metric("Mean return, last 20 episodes", "—" if ret is None else f"{ret:.1f}", help=f"target {target:g}")
+        m[1].metric("Steps done", f"{last.get('global_step', 0):,}")
+        m = st.columns(2)
+        m[0].metric("Steps per second", "—" if not last.get("sps") else f"{last['sps']:,.0f}")
+        m[1].metric("State", state_text(run, position))
+        budget = run.config["total_steps"]
+        st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
+        if position is not None:
+            queue_note(run, position)
+    same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records]
+    names = chart_names(run, same_env)
+    with curve:
+        frames = curves(run, target, same_env, names) if same_env else {}
+    outcome(run)  # under the curve, which stays on the first screen (the State metric says it ended)
     if len(members) > 1:
-        comparison(run, target)
-    curves(run, target)
-    latest_batch(run, last)
+        comparison(run, target, names)
+    diagnostics(members, frames, names, [names[r.id] for r in same_env])
+    latest_batches(members, names)
     exports.downloads(run, members)
 
 

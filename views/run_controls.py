@@ -23,6 +23,8 @@ from views import session, training_controls
 
 FIRST_RECORD_WAIT_S = 1.0
 REFUSED_KEY = "train_refused"  # why the last Start was refused (the per-student cap), shown once
+STEP_NOTE_KEY = "train_step_note"  # why the last Step did nothing (the run had ended), shown once
+PACE_KEY = "train_pace"  # seconds between updates (0: full speed): views.live_view.pace_control draws it
 
 
 def runs() -> list[TrainingRun | StoredRun]:
@@ -57,7 +59,8 @@ def new_run(cfg: PPOConfig, preset: str, paused: bool = False, group: str | None
     cfg = cfg.replace(stop_at_target=st.session_state.get("train_stop_at_target", True))
     # session_id: with PPO_STOP_ON_DISCONNECT=1 the run ends with this browser session.
     run = TrainingRun(cfg.to_dict(), label=label(cfg, preset, next_number()), start_paused=paused,
-                      session_id=session.session_id(), group=group, owner=session.student_token(), preset=preset)
+                      session_id=session.session_id(), group=group, owner=session.student_token(), preset=preset,
+                      pace_s=st.session_state.get(PACE_KEY, 0.0))
     get_scheduler().submit(run)
     runs().append(run)
     return run
@@ -111,7 +114,11 @@ def on_command(command: str) -> None:
 
 
 def on_step(cfg: PPOConfig | None, preset: str) -> None:
-    paused = [r for r in group(current()) if r.state == PAUSED]
+    run = current()
+    paused = [r for r in group(run) if r.state == PAUSED]
+    if not paused and run is not None and not run.active:  # nothing left to step: say so, start nothing
+        st.session_state[STEP_NOTE_KEY] = ended_note(run)
+        return
     if paused:
         for r in paused:  # a comparison steps in lockstep
             r.send("step")
@@ -119,6 +126,20 @@ def on_step(cfg: PPOConfig | None, preset: str) -> None:
         run = on_start(cfg, preset, paused=True)
         if run is not None:
             run.send("step")
+
+
+def ended_note(run) -> str:
+    """Why Step one update does nothing on an ended run, and what does start one."""
+    how = {"finished": "has finished", "stopped": "was stopped"}.get(run.state, f"has ended ({run.state})")
+    return (f"This run {how}: it has no next update to take. **Start** trains a new run; **Reset**, "
+            "then **Step one update**, starts one that goes one update at a time.")
+
+
+def on_pace() -> None:
+    """The pace menu changed: the current runs take it from their next update on."""
+    for r in group(current()):
+        if r.active:
+            r.set_pace(st.session_state[PACE_KEY])
 
 
 def on_stop() -> None:
@@ -239,4 +260,7 @@ def buttons(cfg: PPOConfig | None, preset: str, compare: tuple) -> bool:
     refused = st.session_state.pop(REFUSED_KEY, None)
     if refused:
         st.error(refused)
+    step_note = st.session_state.pop(STEP_NOTE_KEY, None)
+    if step_note:
+        st.info(step_note)
     return active
