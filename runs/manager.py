@@ -66,7 +66,10 @@ QUEUED, RUNNING, PAUSED, FINISHED, STOPPED, DIVERGED, FAILED = (
     "queued", "running", "paused", "finished", "stopped", "diverged", "failed",
 )
 ACTIVE = (QUEUED, RUNNING, PAUSED)
-ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
+# A run whose server stopped while it trained (runs.store.mark_interrupted), or whose Ray worker
+# or node died (runs.ray_executor): it ended with the records that reached the store.
+INTERRUPTED = "interrupted"
+ENDED = (FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED)
 PAUSE_LIMIT_S = 600.0  # a run paused this long is stopped: its idle process still holds ~300 MB
 MAX_PAUSED = 8  # paused runs that keep a process while a queued run waits for one (~2.4 GB)
 _SPAWN_LOCK = threading.Lock()
@@ -267,7 +270,12 @@ class _WorkerProcess:
         # (an mp.Queue keeps both ends in both processes: its reader would wait forever).
         records_out.close()
         commands_in.close()
-        self._commands = commands_out
+        self._attach(commands_out, records_in)
+
+    def _attach(self, commands, records) -> None:
+        """Keep the command pipe's sending end and start reading the records pipe (an executor
+        of another kind, runs.ray_executor, hands in pipes of its own with the same methods)."""
+        self._commands = commands
         self._send_lock = threading.Lock()  # the page's thread and the watchdog may both send
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.sent = 0  # commands sent
@@ -279,8 +287,20 @@ class _WorkerProcess:
         # sent): the reader thread writes each record as it arrives, batched (RecordWriter).
         self.writer: RecordWriter | None = None
         self.gone = threading.Event()  # its records pipe is closed: the worker has exited
-        self._reader = threading.Thread(target=self._read, args=(records_in,), daemon=True, name=f"ppo-worker-{self.process.pid}-records")
+        self._reader = threading.Thread(target=self._read, args=(records,), daemon=True, name=f"ppo-worker-{self.describe()}-records")
         self._reader.start()
+
+    # What is said of a worker, for the run's row in the store and the page.
+    lost_state = "failed"  # a run whose worker died without its last record
+    placed = None  # (Ray: an Event set once the cluster has placed the worker; a process has its core)
+
+    def describe(self) -> str:
+        return f"local pid {self.process.pid}"
+
+    def lost_message(self, exitcode: int | None) -> str:
+        if self.error:
+            return f"the training process was ended: {self.error}"
+        return f"the training process ended unexpectedly ({exit_reason(exitcode)})"
 
     def _read(self, records) -> None:
         try:
@@ -412,6 +432,12 @@ class TrainingRun:
             if self._pending_steps:
                 return "step"
         return None
+
+    @property
+    def waiting_for_cluster(self) -> bool:
+        """Launched on Ray, and Ray has not placed its actor yet (no CPU of the cluster free)."""
+        worker = self._worker
+        return worker is not None and worker.placed is not None and not worker.placed.is_set()
 
     def send(self, command: str) -> None:
         """'pause', 'resume', 'step', 'snapshot' or 'stop' (without waiting). Resume and step
@@ -566,8 +592,8 @@ class TrainingRun:
             self._reap()
         elif gone:  # no last record: it died (the records received so far are kept)
             exitcode = self._reap()
-            self.message = f"the training process ended unexpectedly ({exit_reason(exitcode)})" if not worker.error else f"the training process was ended: {worker.error}"
-            self._set_state(FAILED)
+            self.message = worker.lost_message(exitcode)
+            self._set_state(worker.lost_state)
         return new
 
     def _reap(self) -> int | None:
@@ -599,7 +625,7 @@ class TrainingRun:
             if self._store is not None:
                 worker.writer = RecordWriter(self._store, self.id)
                 try:
-                    self._store.set_executor(self.id, f"local pid {worker.process.pid}")
+                    self._store.set_executor(self.id, worker.describe())
                 except Exception:  # noqa: BLE001 - a detail of the row; training goes on
                     log.exception("could not store the executor of run %s", self.id)
             worker.assign(self.config, self.start_paused)
@@ -623,9 +649,6 @@ class TrainingRun:
                 for _ in range(self._pending_steps):
                     self._worker.send("step")
             self._wants_resume, self._pending_steps, self._waiting_since = False, 0, None
-
-
-INTERRUPTED = "interrupted"  # a run its server left active when it stopped (runs.store.mark_interrupted)
 
 
 class StoredRun:
@@ -712,12 +735,22 @@ class RunScheduler:
         store: RunStore | None = None,
         stop_on_disconnect: bool | None = None,
         max_runs_per_student: int = MAX_RUNS_PER_STUDENT,
+        executor: str | None = None,
     ):
         """``store``: where every run is written as it trains (None: runs are kept in memory
         only); the active runs a dead predecessor left in it are marked interrupted now.
         ``stop_on_disconnect``: stop a run when its session ends (None: ``PPO_STOP_ON_DISCONNECT``).
-        ``max_runs_per_student``: active runs one owner may have at once (:class:`TooManyRuns`)."""
+        ``max_runs_per_student``: active runs one owner may have at once (:class:`TooManyRuns`).
+        ``executor``: "local" (a process per run on this server) or "ray" (an actor per run on
+        the cluster of ``RAY_ADDRESS``: runs.ray_executor); None reads ``PPO_EXECUTOR``."""
+        from runs.ray_executor import executor_from_env
+
+        self.executor = executor or executor_from_env()
         self.max_running = max_running or os.cpu_count() or 2
+        if self.executor == "ray":
+            # Queueing is Ray's: every run is launched at once and its actor waits for a CPU of
+            # the cluster; our cap of running and paused processes is this server's, not the cluster's.
+            self.max_running, max_paused = float("inf"), float("inf")
         self.store = store
         self.stop_on_disconnect = stop_on_disconnect_default() if stop_on_disconnect is None else stop_on_disconnect
         self.max_runs_per_student = max_runs_per_student
@@ -829,13 +862,20 @@ class RunScheduler:
                     if sum(x._process is not None for x in self._runs) >= self.max_running + self.max_paused:
                         self.room_wanted = True  # the watchdog stops the run paused longest
                         break
-                    r._launch(self._take_spare() or _WorkerProcess())
+                    r._launch(self._take_spare() or self._new_worker())
                     self._last_launch = now
                 else:
                     r._grant()
                 holders.add(r.id)
-            if self._spare is None and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
-                self._spare = _WorkerProcess()
+            if self.executor == "local" and self._spare is None and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
+                self._spare = _WorkerProcess()  # (on Ray a spare actor would hold a cluster CPU for nobody)
+
+    def _new_worker(self) -> _WorkerProcess:
+        if self.executor == "ray":
+            from runs.ray_executor import RayWorker
+
+            return RayWorker()
+        return _WorkerProcess()
 
     def _take_spare(self) -> _WorkerProcess | None:
         """The warm spare, if it is still alive (one killed while idle is never handed on)."""
