@@ -47,6 +47,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -80,6 +81,24 @@ MAX_RUNS_PER_STUDENT = 3  # a student's runs queued, running or paused at once (
 STOP_ON_DISCONNECT_ENV = "PPO_STOP_ON_DISCONNECT"  # "1": a run stops when its browser session ends
 DATA_DIR_ENV = "PPO_DATA_DIR"  # the folder of the default SQLite store (without DATABASE_URL)
 ANONYMOUS = "anonymous"  # the owner stored for a run submitted without a personal token
+
+
+# Replicas sharing one store: each server beats every SERVER_HEARTBEAT_S seconds, and the runs of
+# a server silent for SERVER_STALE_S are interrupted (by whichever server notices first).
+SERVER_HEARTBEAT_S = 5.0
+SERVER_STALE_S = 30.0
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is a process with this id running on this machine? (A reused id reads as alive: the
+    heartbeat's limit then decides.)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stop_on_disconnect_default() -> bool:
@@ -754,10 +773,13 @@ class RunScheduler:
         self.store = store
         self.stop_on_disconnect = stop_on_disconnect_default() if stop_on_disconnect is None else stop_on_disconnect
         self.max_runs_per_student = max_runs_per_student
+        self.server_id: str | None = None
+        self._last_heartbeat = self._last_orphan_check = time.monotonic()
         if store is not None:
-            # This process has just started: no run in the store is training anywhere any more.
-            # (With replicas sharing one PostgreSQL database, see RunStore.mark_interrupted.)
-            store.mark_interrupted()
+            # Replicas may share the store: this server says who it is, and marks interrupted
+            # only the runs that no live server trains (a predecessor's, a dead replica's).
+            self.server_id = store.register_server(socket.gethostname(), os.getpid())
+            self._mark_orphans()
         self.abandon_after = abandon_after
         self.spare_idle_after = spare_idle_after
         self.disconnect_grace = disconnect_grace  # a network blip reconnects the same session
@@ -806,6 +828,7 @@ class RunScheduler:
                 self.store.create_run(
                     run.owner or ANONYMOUS, run.preset or run.config.get("env_id", ""), run.config,
                     int(run.config.get("seed", 0)), label=run.label, status=run.state, run_id=run.id,
+                    server_id=self.server_id,
                 )
                 run._store = self.store
             run._scheduler = self
@@ -902,10 +925,31 @@ class RunScheduler:
         if ended:
             self._schedule()
 
+    def _mark_orphans(self) -> None:
+        try:
+            self.store.mark_orphans_interrupted(self.server_id, socket.gethostname(), SERVER_STALE_S, _pid_alive)
+        except Exception:  # noqa: BLE001 - logged; runs of a dead replica stay listed as active meanwhile
+            log.exception("could not mark the runs of gone servers interrupted")
+
+    def _keep_alive(self, now: float) -> None:
+        """This server's heartbeat in the store, and the other servers' runs checked."""
+        if self.store is None:
+            return
+        if now - self._last_heartbeat >= SERVER_HEARTBEAT_S:
+            self._last_heartbeat = now
+            try:
+                self.store.heartbeat(self.server_id)
+            except Exception:  # noqa: BLE001 - logged; the next beat tries again
+                log.exception("could not store this server's heartbeat")
+        if now - self._last_orphan_check >= SERVER_STALE_S / 2:
+            self._last_orphan_check = now
+            self._mark_orphans()
+
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self._drain()
             now = time.monotonic()
+            self._keep_alive(now)
             with self._lock:
                 ending = {}
                 if self.stop_on_disconnect:
