@@ -4,7 +4,7 @@ import streamlit as st
 
 from runs.manager import get_scheduler
 from views import links, presenter
-from ui.pages import HOME, LESSONS
+from ui.pages import BOARD, HOME, LESSONS
 from views import session
 
 
@@ -16,7 +16,8 @@ def main() -> None:
     # Presenter mode is read from the URL before the navigation: it moves the menu to the top,
     # since the sidebar is hidden.
     links.read_presenter_flag()
-    page = st.navigation({"Start": pages[:1], "The lesson": pages[1:]}, position="top" if links.presenter_mode() else "sidebar")
+    board = st.Page(BOARD.path, title=BOARD.title, url_path=BOARD.url_path, icon=BOARD.icon)
+    page = st.navigation({"Start": pages[:1], "The lesson": pages[1:], "Class": [board]}, position="top" if links.presenter_mode() else "sidebar")
     links.begin_page(page.url_path)
     # This session counts as connected (with PPO_STOP_ON_DISCONNECT=1 its runs stop once it ends),
     # and the server's scheduler exists: it keeps one training worker imported and waiting while anyone is connected, so

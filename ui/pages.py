@@ -27,6 +27,9 @@ LESSONS = [
     LessonPage("lessons/training.py", "6 · Live training", "training", ":material/rocket_launch:", ("training",)),
 ]
 
+# The teacher's pages, apart from the lesson (no predict questions, not in its order).
+BOARD = LessonPage("lessons/class_board.py", "Class board", "board", ":material/leaderboard:")
+
 # Every predict-then-reveal question of the lesson, for the count on the home page.
 QUESTIONS: tuple[str, ...] = tuple(q for page in LESSONS for q in page.questions)
 

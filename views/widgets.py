@@ -64,12 +64,12 @@ def _present(key: str, question: str, options: list[str], answer: str, explanati
 
 def show_chart(chart, **kwargs) -> None:
     """Draw a chart from ui.charts: an Altair chart, or a Vega-Lite spec dict (the clip plot).
-    In presenter mode its text is enlarged (views.presenter.presenter_config)."""
+    In presenter mode its text is enlarged (views.presenter.presenter_config). Returns what
+    Streamlit returns: with ``on_select``, the chart's selection state."""
     if presenter_mode():
         from views.presenter import for_presenter
 
         chart = for_presenter(chart)
     if isinstance(chart, dict):
-        st.vega_lite_chart(chart, width="stretch", **kwargs)
-    else:
-        st.altair_chart(chart, width="stretch", **kwargs)
+        return st.vega_lite_chart(chart, width="stretch", **kwargs)
+    return st.altair_chart(chart, width="stretch", **kwargs)
