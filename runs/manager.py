@@ -189,22 +189,35 @@ def _serve(records, commands) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from ppo_core import PRESETS, PPOConfig, PPOTrainer, TrainingDiverged
-    from ppo_core.advantages import normalize_advantages
+    from ppo_core import PRESETS, PPOTrainer
 
     # Pay the one-time costs while idle: the first optimiser imports torch._dynamo (3.6 s here)
     # and the first environment its module; a run then starts training at once.
     PPOTrainer(PRESETS["cartpole"].replace(num_envs=1, num_steps=4, num_minibatches=1, total_steps=4)).close()
     send({"event": "ready"})
-    while True:  # idle until given a run
-        msg = next_command(0.5)
-        if msg == "stop":
-            return
-        if isinstance(msg, tuple) and msg[0] == "run":
-            _, config, start_paused = msg
-            break
+    # One run after another: a worker whose run has ended goes back to waiting for the next
+    # (runs.manager keeps it for the next run in the queue), so a class of thirty runs pays the
+    # import of torch twice, not thirty times.
+    while True:
+        while True:  # idle until given a run
+            msg = next_command(0.5)
+            if msg == "stop":
+                return
+            if isinstance(msg, tuple) and msg[0] == "run":
+                _, config, start_paused = msg
+                break
+        _train(config, start_paused, send, next_command)
+
+
+def _train(config: dict, start_paused: bool, send, next_command) -> None:
+    """Train one run to its end, obeying the server's commands; the last message sent is the
+    run's end ("finished", "stopped", "diverged" or "failed")."""
+    from ppo_core import PPOConfig, PPOTrainer, TrainingDiverged
+    from ppo_core.advantages import normalize_advantages
+
     # Commands received: the server counts the ones it sent, and frees the run's core once an
-    # "idle" record says every one of them has been read and the worker computes nothing.
+    # "idle" record says every one of them has been read and the worker computes nothing. (The
+    # count starts at 1, the run command itself: the server counts from the run's assignment.)
     seen = 1
 
     trainer = None
@@ -306,6 +319,7 @@ class _WorkerProcess:
         # sent): the reader thread writes each record as it arrives, batched (RecordWriter).
         self.writer: RecordWriter | None = None
         self.gone = threading.Event()  # its records pipe is closed: the worker has exited
+        self.run_over = threading.Event()  # its run's last record has come (or the worker has exited)
         self._reader = threading.Thread(target=self._read, args=(records,), daemon=True, name=f"ppo-worker-{self.describe()}-records")
         self._reader.start()
 
@@ -336,8 +350,10 @@ class _WorkerProcess:
                         self._store(msg["record"])
                     elif event in _LAST_EVENTS:
                         self._store(None)  # every record is stored before the page hears of the end
-                    self.ended = self.ended or event in _LAST_EVENTS
                     self.inbox.put(msg)
+                    if event in _LAST_EVENTS:
+                        self.ended = True
+                        self.run_over.set()
         except (EOFError, OSError):
             pass  # the worker exited or was killed ("got end of file during message")
         except Exception as exc:  # noqa: BLE001 - unreadable data: the run fails, saying so
@@ -346,6 +362,7 @@ class _WorkerProcess:
             records.close()
             self._store(None)
             self.gone.set()
+            self.run_over.set()
 
     def _store(self, record: dict | None) -> None:
         """Queue ``record`` for the store (None: write what is queued now). A failed write keeps
@@ -379,7 +396,17 @@ class _WorkerProcess:
                 pass
 
     def assign(self, config: dict, start_paused: bool) -> None:
+        """Give the worker a run (a new one, or the next after its last run ended): the command
+        count starts again, as the worker's does."""
+        with self._send_lock:
+            self.sent, self.idle_seen, self.ended = 0, -1, False
+            self.run_over.clear()
         self.send(("run", config, start_paused))
+
+    @property
+    def reusable(self) -> bool:
+        """Its run ended by the worker's own last record and it lives on: it may train the next."""
+        return self.ended and self.usable and not self.error
 
     def close(self) -> None:
         """Close the command pipe: a worker still running reads end-of-file and exits."""
@@ -525,7 +552,7 @@ class TrainingRun:
         # Waited for outside the lock, so the page may poll meanwhile. The reader thread keeps
         # reading, so a worker sending a large model never waits on a full pipe.
         if worker is not None:
-            worker.gone.wait(timeout)
+            worker.run_over.wait(timeout)
         else:
             proc.join(timeout)
         with self._lock:
@@ -608,12 +635,22 @@ class TrainingRun:
                 self.message = msg.get("message") or self.message
                 self._set_state(event)
         if self.state in ENDED:
-            self._reap()
+            self._release()
         elif gone:  # no last record: it died (the records received so far are kept)
             exitcode = self._reap()
             self.message = worker.lost_message(exitcode)
             self._set_state(worker.lost_state)
         return new
+
+    def _release(self) -> None:
+        """The run has ended: its worker goes back to the scheduler for the next run if it can
+        train one (runs.manager.RunScheduler._recycle), else it is ended."""
+        worker, scheduler = self._worker, self._scheduler
+        if worker is not None and worker.reusable and scheduler is not None and scheduler._recycle(worker):
+            self._process = self._worker = None
+            self._stopping, self._wants_resume, self._pending_steps, self._waiting_since = False, False, 0, None
+            return
+        self._reap()
 
     def _reap(self) -> int | None:
         """Forget the worker; end its process if it has not exited. Returns its exit code."""
@@ -796,6 +833,10 @@ class RunScheduler:
         self._lock = threading.RLock()
         self._runs: list[TrainingRun] = []
         self._spare: _WorkerProcess | None = None  # imported and waiting, for a fast start
+        # Workers whose run has ended, waiting for the next run (at most max_running of them).
+        # Their own lock: a run hands its worker back while holding its lock, never the scheduler's.
+        self._recycled: list[_WorkerProcess] = []
+        self._recycled_lock = threading.Lock()
         self._last_activity = time.monotonic()  # a page opened or polled: keep the spare warm
         self.room_wanted = False  # the queue's first run waits for a process (max_paused), not a core
         self._stop = threading.Event()
@@ -890,7 +931,7 @@ class RunScheduler:
                 else:
                     r._grant()
                 holders.add(r.id)
-            if self.executor == "local" and self._spare is None and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
+            if self.executor == "local" and self._spare is None and not self._recycled and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
                 self._spare = _WorkerProcess()  # (on Ray a spare actor would hold a cluster CPU for nobody)
 
     def _new_worker(self) -> _WorkerProcess:
@@ -900,8 +941,32 @@ class RunScheduler:
             return RayWorker()
         return _WorkerProcess()
 
+    def _recycle(self, worker: _WorkerProcess) -> bool:
+        """Keep a worker whose run has ended for the next run (False: enough are kept already)."""
+        if self.executor != "local" or self._stop.is_set():
+            return False
+        with self._recycled_lock:
+            if len(self._recycled) >= self.max_running:
+                return False
+            self._recycled.append(worker)
+            return True
+
+    def _idle_workers(self) -> list[_WorkerProcess]:
+        """Take every worker waiting for a run (the recycled ones and the spare)."""
+        with self._recycled_lock:
+            idle, self._recycled = self._recycled, []
+        spare, self._spare = self._spare, None
+        return idle + ([spare] if spare is not None else [])
+
     def _take_spare(self) -> _WorkerProcess | None:
-        """The warm spare, if it is still alive (one killed while idle is never handed on)."""
+        """A worker waiting for a run, if one is still alive (one killed while idle is never
+        handed on): a recycled one first, its run just ended, else the warm spare."""
+        with self._recycled_lock:
+            while self._recycled:
+                worker = self._recycled.pop()
+                if worker.usable:
+                    return worker
+                worker.discard()
         spare, self._spare = self._spare, None
         if spare is not None and not spare.usable:
             spare.discard()
@@ -981,12 +1046,10 @@ class RunScheduler:
                 # (ended runs stay in _runs until the next tick; only an active one needs the server)
                 unused = sessions == 0 or (sessions is None and now - self._last_activity > self.spare_idle_after)
                 idle = not any(r.active for r in self._runs) and unused
-                spare = self._spare if idle else None
-                if spare is not None:
-                    self._spare = None
-            if spare is not None:
-                spare.discard()
-            elif sessions and self._spare is None:
+                gone_idle = self._idle_workers() if idle else []
+            for worker in gone_idle:
+                worker.discard()
+            if not gone_idle and sessions and self._spare is None:
                 self._schedule()
 
     def _abandoned(self, run: TrainingRun, now: float) -> bool:
@@ -1013,9 +1076,9 @@ class RunScheduler:
     def shutdown(self) -> None:
         self._stop.set()
         with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.discard()
+            idle = self._idle_workers()
+        for worker in idle:
+            worker.discard()
         with self._lock:
             runs = list(self._runs)
         for r in runs:
