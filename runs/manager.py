@@ -47,6 +47,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -66,7 +67,10 @@ QUEUED, RUNNING, PAUSED, FINISHED, STOPPED, DIVERGED, FAILED = (
     "queued", "running", "paused", "finished", "stopped", "diverged", "failed",
 )
 ACTIVE = (QUEUED, RUNNING, PAUSED)
-ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
+# A run whose server stopped while it trained (runs.store.mark_interrupted), or whose Ray worker
+# or node died (runs.ray_executor): it ended with the records that reached the store.
+INTERRUPTED = "interrupted"
+ENDED = (FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED)
 PAUSE_LIMIT_S = 600.0  # a run paused this long is stopped: its idle process still holds ~300 MB
 MAX_PAUSED = 8  # paused runs that keep a process while a queued run waits for one (~2.4 GB)
 _SPAWN_LOCK = threading.Lock()
@@ -78,6 +82,24 @@ MAX_RUNS_PER_STUDENT = 3  # a student's runs queued, running or paused at once (
 STOP_ON_DISCONNECT_ENV = "PPO_STOP_ON_DISCONNECT"  # "1": a run stops when its browser session ends
 DATA_DIR_ENV = "PPO_DATA_DIR"  # the folder of the default SQLite store (without DATABASE_URL)
 ANONYMOUS = "anonymous"  # the owner stored for a run submitted without a personal token
+
+
+# Replicas sharing one store: each server beats every SERVER_HEARTBEAT_S seconds, and the runs of
+# a server silent for SERVER_STALE_S are interrupted (by whichever server notices first).
+SERVER_HEARTBEAT_S = 5.0
+SERVER_STALE_S = 30.0
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is a process with this id running on this machine? (A reused id reads as alive: the
+    heartbeat's limit then decides.)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stop_on_disconnect_default() -> bool:
@@ -168,22 +190,35 @@ def _serve(records, commands) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from ppo_core import PRESETS, PPOConfig, PPOTrainer, TrainingDiverged
-    from ppo_core.advantages import normalize_advantages
+    from ppo_core import PRESETS, PPOTrainer
 
     # Pay the one-time costs while idle: the first optimiser imports torch._dynamo (3.6 s here)
     # and the first environment its module; a run then starts training at once.
     PPOTrainer(PRESETS["cartpole"].replace(num_envs=1, num_steps=4, num_minibatches=1, total_steps=4)).close()
     send({"event": "ready"})
-    while True:  # idle until given a run
-        msg = next_command(0.5)
-        if msg == "stop":
-            return
-        if isinstance(msg, tuple) and msg[0] == "run":
-            _, config, start_paused = msg
-            break
+    # One run after another: a worker whose run has ended goes back to waiting for the next
+    # (runs.manager keeps it for the next run in the queue), so a class of thirty runs pays the
+    # import of torch twice, not thirty times.
+    while True:
+        while True:  # idle until given a run
+            msg = next_command(0.5)
+            if msg == "stop":
+                return
+            if isinstance(msg, tuple) and msg[0] == "run":
+                _, config, start_paused = msg
+                break
+        _train(config, start_paused, send, next_command)
+
+
+def _train(config: dict, start_paused: bool, send, next_command) -> None:
+    """Train one run to its end, obeying the server's commands; the last message sent is the
+    run's end ("finished", "stopped", "diverged" or "failed")."""
+    from ppo_core import PPOConfig, PPOTrainer, TrainingDiverged
+    from ppo_core.advantages import normalize_advantages
+
     # Commands received: the server counts the ones it sent, and frees the run's core once an
-    # "idle" record says every one of them has been read and the worker computes nothing.
+    # "idle" record says every one of them has been read and the worker computes nothing. (The
+    # count starts at 1, the run command itself: the server counts from the run's assignment.)
     seen = 1
 
     trainer = None
@@ -284,7 +319,12 @@ class _WorkerProcess:
         # (an mp.Queue keeps both ends in both processes: its reader would wait forever).
         records_out.close()
         commands_in.close()
-        self._commands = commands_out
+        self._attach(commands_out, records_in)
+
+    def _attach(self, commands, records) -> None:
+        """Keep the command pipe's sending end and start reading the records pipe (an executor
+        of another kind, runs.ray_executor, hands in pipes of its own with the same methods)."""
+        self._commands = commands
         self._send_lock = threading.Lock()  # the page's thread and the watchdog may both send
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.sent = 0  # commands sent
@@ -296,8 +336,21 @@ class _WorkerProcess:
         # sent): the reader thread writes each record as it arrives, batched (RecordWriter).
         self.writer: RecordWriter | None = None
         self.gone = threading.Event()  # its records pipe is closed: the worker has exited
-        self._reader = threading.Thread(target=self._read, args=(records_in,), daemon=True, name=f"ppo-worker-{self.process.pid}-records")
+        self.run_over = threading.Event()  # its run's last record has come (or the worker has exited)
+        self._reader = threading.Thread(target=self._read, args=(records,), daemon=True, name=f"ppo-worker-{self.describe()}-records")
         self._reader.start()
+
+    # What is said of a worker, for the run's row in the store and the page.
+    lost_state = "failed"  # a run whose worker died without its last record
+    placed = None  # (Ray: an Event set once the cluster has placed the worker; a process has its core)
+
+    def describe(self) -> str:
+        return f"local pid {self.process.pid}"
+
+    def lost_message(self, exitcode: int | None) -> str:
+        if self.error:
+            return f"the training process was ended: {self.error}"
+        return f"the training process ended unexpectedly ({exit_reason(exitcode)})"
 
     def _read(self, records) -> None:
         try:
@@ -314,8 +367,10 @@ class _WorkerProcess:
                         self._store(msg["record"])
                     elif event in _LAST_EVENTS:
                         self._store(None)  # every record is stored before the page hears of the end
-                    self.ended = self.ended or event in _LAST_EVENTS
                     self.inbox.put(msg)
+                    if event in _LAST_EVENTS:
+                        self.ended = True
+                        self.run_over.set()
         except (EOFError, OSError):
             pass  # the worker exited or was killed ("got end of file during message")
         except Exception as exc:  # noqa: BLE001 - unreadable data: the run fails, saying so
@@ -324,6 +379,7 @@ class _WorkerProcess:
             records.close()
             self._store(None)
             self.gone.set()
+            self.run_over.set()
 
     def _store(self, record: dict | None) -> None:
         """Queue ``record`` for the store (None: write what is queued now). A failed write keeps
@@ -357,7 +413,17 @@ class _WorkerProcess:
                 pass
 
     def assign(self, config: dict, start_paused: bool) -> None:
+        """Give the worker a run (a new one, or the next after its last run ended): the command
+        count starts again, as the worker's does."""
+        with self._send_lock:
+            self.sent, self.idle_seen, self.ended = 0, -1, False
+            self.run_over.clear()
         self.send(("run", config, start_paused))
+
+    @property
+    def reusable(self) -> bool:
+        """Its run ended by the worker's own last record and it lives on: it may train the next."""
+        return self.ended and self.usable and not self.error
 
     def close(self) -> None:
         """Close the command pipe: a worker still running reads end-of-file and exits."""
@@ -430,6 +496,12 @@ class TrainingRun:
             if self._pending_steps:
                 return "step"
         return None
+
+    @property
+    def waiting_for_cluster(self) -> bool:
+        """Launched on Ray, and Ray has not placed its actor yet (no CPU of the cluster free)."""
+        worker = self._worker
+        return worker is not None and worker.placed is not None and not worker.placed.is_set()
 
     def send(self, command: str) -> None:
         """'pause', 'resume', 'step', 'snapshot' or 'stop' (without waiting). Resume and step
@@ -508,7 +580,7 @@ class TrainingRun:
         # Waited for outside the lock, so the page may poll meanwhile. The reader thread keeps
         # reading, so a worker sending a large model never waits on a full pipe.
         if worker is not None:
-            worker.gone.wait(timeout)
+            worker.run_over.wait(timeout)
         else:
             proc.join(timeout)
         with self._lock:
@@ -591,12 +663,22 @@ class TrainingRun:
                 self.message = msg.get("message") or self.message
                 self._set_state(event)
         if self.state in ENDED:
-            self._reap()
+            self._release()
         elif gone:  # no last record: it died (the records received so far are kept)
             exitcode = self._reap()
-            self.message = f"the training process ended unexpectedly ({exit_reason(exitcode)})" if not worker.error else f"the training process was ended: {worker.error}"
-            self._set_state(FAILED)
+            self.message = worker.lost_message(exitcode)
+            self._set_state(worker.lost_state)
         return new
+
+    def _release(self) -> None:
+        """The run has ended: its worker goes back to the scheduler for the next run if it can
+        train one (runs.manager.RunScheduler._recycle), else it is ended."""
+        worker, scheduler = self._worker, self._scheduler
+        if worker is not None and worker.reusable and scheduler is not None and scheduler._recycle(worker):
+            self._process = self._worker = None
+            self._stopping, self._wants_resume, self._pending_steps, self._waiting_since = False, False, 0, None
+            return
+        self._reap()
 
     def _reap(self) -> int | None:
         """Forget the worker; end its process if it has not exited. Returns its exit code."""
@@ -627,7 +709,7 @@ class TrainingRun:
             if self._store is not None:
                 worker.writer = RecordWriter(self._store, self.id)
                 try:
-                    self._store.set_executor(self.id, f"local pid {worker.process.pid}")
+                    self._store.set_executor(self.id, worker.describe())
                 except Exception:  # noqa: BLE001 - a detail of the row; training goes on
                     log.exception("could not store the executor of run %s", self.id)
             worker.assign(self.config, self.start_paused)
@@ -653,9 +735,6 @@ class TrainingRun:
                 for _ in range(self._pending_steps):
                     self._worker.send("step")
             self._wants_resume, self._pending_steps, self._waiting_since = False, 0, None
-
-
-INTERRUPTED = "interrupted"  # a run its server left active when it stopped (runs.store.mark_interrupted)
 
 
 class StoredRun:
@@ -746,19 +825,32 @@ class RunScheduler:
         store: RunStore | None = None,
         stop_on_disconnect: bool | None = None,
         max_runs_per_student: int = MAX_RUNS_PER_STUDENT,
+        executor: str | None = None,
     ):
         """``store``: where every run is written as it trains (None: runs are kept in memory
         only); the active runs a dead predecessor left in it are marked interrupted now.
         ``stop_on_disconnect``: stop a run when its session ends (None: ``PPO_STOP_ON_DISCONNECT``).
-        ``max_runs_per_student``: active runs one owner may have at once (:class:`TooManyRuns`)."""
+        ``max_runs_per_student``: active runs one owner may have at once (:class:`TooManyRuns`).
+        ``executor``: "local" (a process per run on this server) or "ray" (an actor per run on
+        the cluster of ``RAY_ADDRESS``: runs.ray_executor); None reads ``PPO_EXECUTOR``."""
+        from runs.ray_executor import executor_from_env
+
+        self.executor = executor or executor_from_env()
         self.max_running = max_running or os.cpu_count() or 2
+        if self.executor == "ray":
+            # Queueing is Ray's: every run is launched at once and its actor waits for a CPU of
+            # the cluster; our cap of running and paused processes is this server's, not the cluster's.
+            self.max_running, max_paused = float("inf"), float("inf")
         self.store = store
         self.stop_on_disconnect = stop_on_disconnect_default() if stop_on_disconnect is None else stop_on_disconnect
         self.max_runs_per_student = max_runs_per_student
+        self.server_id: str | None = None
+        self._last_heartbeat = self._last_orphan_check = time.monotonic()
         if store is not None:
-            # This process has just started: no run in the store is training anywhere any more.
-            # (With replicas sharing one PostgreSQL database, see RunStore.mark_interrupted.)
-            store.mark_interrupted()
+            # Replicas may share the store: this server says who it is, and marks interrupted
+            # only the runs that no live server trains (a predecessor's, a dead replica's).
+            self.server_id = store.register_server(socket.gethostname(), os.getpid())
+            self._mark_orphans()
         self.abandon_after = abandon_after
         self.spare_idle_after = spare_idle_after
         self.disconnect_grace = disconnect_grace  # a network blip reconnects the same session
@@ -775,6 +867,10 @@ class RunScheduler:
         self._lock = threading.RLock()
         self._runs: list[TrainingRun] = []
         self._spare: _WorkerProcess | None = None  # imported and waiting, for a fast start
+        # Workers whose run has ended, waiting for the next run (at most max_running of them).
+        # Their own lock: a run hands its worker back while holding its lock, never the scheduler's.
+        self._recycled: list[_WorkerProcess] = []
+        self._recycled_lock = threading.Lock()
         self._last_activity = time.monotonic()  # a page opened or polled: keep the spare warm
         self.room_wanted = False  # the queue's first run waits for a process (max_paused), not a core
         self._stop = threading.Event()
@@ -807,6 +903,7 @@ class RunScheduler:
                 self.store.create_run(
                     run.owner or ANONYMOUS, run.preset or run.config.get("env_id", ""), run.config,
                     int(run.config.get("seed", 0)), label=run.label, status=run.state, run_id=run.id,
+                    server_id=self.server_id,
                 )
                 run._store = self.store
             run._scheduler = self
@@ -863,16 +960,47 @@ class RunScheduler:
                     if sum(x._process is not None for x in self._runs) >= self.max_running + self.max_paused:
                         self.room_wanted = True  # the watchdog stops the run paused longest
                         break
-                    r._launch(self._take_spare() or _WorkerProcess())
+                    r._launch(self._take_spare() or self._new_worker())
                     self._last_launch = now
                 else:
                     r._grant()
                 holders.add(r.id)
-            if self._spare is None and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
-                self._spare = _WorkerProcess()
+            if self.executor == "local" and self._spare is None and not self._recycled and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
+                self._spare = _WorkerProcess()  # (on Ray a spare actor would hold a cluster CPU for nobody)
+
+    def _new_worker(self) -> _WorkerProcess:
+        if self.executor == "ray":
+            from runs.ray_executor import RayWorker
+
+            return RayWorker()
+        return _WorkerProcess()
+
+    def _recycle(self, worker: _WorkerProcess) -> bool:
+        """Keep a worker whose run has ended for the next run (False: enough are kept already)."""
+        if self.executor != "local" or self._stop.is_set():
+            return False
+        with self._recycled_lock:
+            if len(self._recycled) >= self.max_running:
+                return False
+            self._recycled.append(worker)
+            return True
+
+    def _idle_workers(self) -> list[_WorkerProcess]:
+        """Take every worker waiting for a run (the recycled ones and the spare)."""
+        with self._recycled_lock:
+            idle, self._recycled = self._recycled, []
+        spare, self._spare = self._spare, None
+        return idle + ([spare] if spare is not None else [])
 
     def _take_spare(self) -> _WorkerProcess | None:
-        """The warm spare, if it is still alive (one killed while idle is never handed on)."""
+        """A worker waiting for a run, if one is still alive (one killed while idle is never
+        handed on): a recycled one first, its run just ended, else the warm spare."""
+        with self._recycled_lock:
+            while self._recycled:
+                worker = self._recycled.pop()
+                if worker.usable:
+                    return worker
+                worker.discard()
         spare, self._spare = self._spare, None
         if spare is not None and not spare.usable:
             spare.discard()
@@ -896,10 +1024,31 @@ class RunScheduler:
         if ended:
             self._schedule()
 
+    def _mark_orphans(self) -> None:
+        try:
+            self.store.mark_orphans_interrupted(self.server_id, socket.gethostname(), SERVER_STALE_S, _pid_alive)
+        except Exception:  # noqa: BLE001 - logged; runs of a dead replica stay listed as active meanwhile
+            log.exception("could not mark the runs of gone servers interrupted")
+
+    def _keep_alive(self, now: float) -> None:
+        """This server's heartbeat in the store, and the other servers' runs checked."""
+        if self.store is None:
+            return
+        if now - self._last_heartbeat >= SERVER_HEARTBEAT_S:
+            self._last_heartbeat = now
+            try:
+                self.store.heartbeat(self.server_id)
+            except Exception:  # noqa: BLE001 - logged; the next beat tries again
+                log.exception("could not store this server's heartbeat")
+        if now - self._last_orphan_check >= SERVER_STALE_S / 2:
+            self._last_orphan_check = now
+            self._mark_orphans()
+
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self._drain()
             now = time.monotonic()
+            self._keep_alive(now)
             with self._lock:
                 ending = {}
                 if self.stop_on_disconnect:
@@ -931,12 +1080,10 @@ class RunScheduler:
                 # (ended runs stay in _runs until the next tick; only an active one needs the server)
                 unused = sessions == 0 or (sessions is None and now - self._last_activity > self.spare_idle_after)
                 idle = not any(r.active for r in self._runs) and unused
-                spare = self._spare if idle else None
-                if spare is not None:
-                    self._spare = None
-            if spare is not None:
-                spare.discard()
-            elif sessions and self._spare is None:
+                gone_idle = self._idle_workers() if idle else []
+            for worker in gone_idle:
+                worker.discard()
+            if not gone_idle and sessions and self._spare is None:
                 self._schedule()
 
     def _abandoned(self, run: TrainingRun, now: float) -> bool:
@@ -963,9 +1110,9 @@ class RunScheduler:
     def shutdown(self) -> None:
         self._stop.set()
         with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.discard()
+            idle = self._idle_workers()
+        for worker in idle:
+            worker.discard()
         with self._lock:
             runs = list(self._runs)
         for r in runs:

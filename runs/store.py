@@ -14,7 +14,7 @@ Thread safety: a store holds one Engine (its connection pool is thread-safe) and
 takes a connection of its own for the length of one transaction, so threads may share a store.
 A process of its own (a training worker) opens a store of its own on the same URL.
 
-Tables (version 1):
+Tables (version 1; version 2 adds ``servers`` and ``run_servers``, see below):
 
 - ``runs``: one row per training run: its owner's token, class and assignment (if any), preset,
   label, config (JSON), seed, status (:data:`STATUSES`) and message, timestamps (UTC), the step of
@@ -178,6 +178,25 @@ records_table = sa.Table(
 )
 
 
+# Version 2: the app servers sharing the database (replicas), and which one trains each run, so
+# that a server starting up marks "interrupted" only the runs of servers that are gone. (A table
+# of its own rather than a column of ``runs``: version 1's tables stay exactly as created.)
+servers_table = sa.Table(
+    "servers", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),  # its heartbeat (RunStore.heartbeat)
+)
+
+run_servers_table = sa.Table(
+    "run_servers", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("server_id", sa.String(32), sa.ForeignKey("servers.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema's history: ``apply`` runs inside the opening transaction."""
@@ -195,8 +214,13 @@ def _create_first_tables(conn: Connection) -> None:
     metadata.create_all(conn, tables=tables, checkfirst=False)
 
 
+def _create_server_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[servers_table, run_servers_table], checkfirst=False)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "runs, records, classes, assignments, students, answers", _create_first_tables),
+    Migration(2, "servers, and the server that trains each run", _create_server_tables),
 ]
 
 
@@ -306,6 +330,15 @@ def _now() -> datetime:
 def _dumps(value: Any) -> str:
     """Compact JSON (Python's, so NaN and ±Infinity in a diverging run's lists round-trip)."""
     return json.dumps(value, separators=(",", ":"))
+
+
+def _interrupt(conn: Connection, runs: list[tuple[str, int]]) -> list[str]:
+    """Mark these (run id, last step) "interrupted at step N"; returns their ids."""
+    now = _now()
+    for run_id, last_step in runs:
+        conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
+            status="interrupted", message=f"interrupted at step {last_step}", updated_at=now))
+    return [run_id for run_id, _ in runs]
 
 
 def _short_id() -> str:
@@ -499,10 +532,12 @@ class RunStore:
         status: str = "queued",
         executor: str | None = None,
         run_id: str | None = None,
+        server_id: str | None = None,
     ) -> str:
         """Store a new run and return its id (``run_id`` if given, else a short random one).
 
-        ``config`` is the run's full configuration (``PPOConfig.to_dict()``), kept as JSON.
+        ``config`` is the run's full configuration (``PPOConfig.to_dict()``), kept as JSON;
+        ``server_id`` the server that trains it (:meth:`register_server`).
         """
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty string (the owner's personal token)")
@@ -517,6 +552,8 @@ class RunStore:
                 label=label, config=_dumps(config), seed=seed, status=status, message="",
                 created_at=now, updated_at=now, last_step=0, reached_target=False, executor=executor,
             ))
+            if server_id is not None:
+                conn.execute(run_servers_table.insert().values(run_id=run_id, server_id=server_id))
         return run_id
 
     def _update_run(self, run_id: str, **values: Any) -> None:
@@ -649,11 +686,38 @@ class RunStore:
             _check_status(status)
         with self._write() as conn:
             left = conn.execute(sa.select(runs_table.c.id, runs_table.c.last_step).where(runs_table.c.status.in_(statuses))).all()
-            now = _now()
-            for run_id, last_step in left:
-                conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
-                    status="interrupted", message=f"interrupted at step {last_step}", updated_at=now))
-        return [run_id for run_id, _ in left]
+            return _interrupt(conn, left)
+
+    # -- servers (replicas sharing the database) -------------------------------------------------
+    def register_server(self, host: str, pid: int) -> str:
+        """A server (its host name and process id) starts training runs: returns its id."""
+        server_id, now = uuid.uuid4().hex, _now()
+        with self._write() as conn:
+            conn.execute(servers_table.insert().values(id=server_id, host=host, pid=pid, started_at=now, last_seen=now))
+        return server_id
+
+    def heartbeat(self, server_id: str) -> None:
+        """The server is alive (its scheduler's watchdog says so every few seconds)."""
+        with self._write() as conn:
+            conn.execute(servers_table.update().where(servers_table.c.id == server_id).values(last_seen=_now()))
+
+    def mark_orphans_interrupted(self, me: str, host: str, stale_after_s: float,
+                                 pid_alive: Callable[[int], bool]) -> list[str]:
+        """Make "interrupted" (as :meth:`mark_interrupted` does) the active runs that no live
+        server trains: runs of no known server, of a server whose heartbeat is older than
+        ``stale_after_s`` seconds, or of a server on ``host`` whose process is gone
+        (``pid_alive``: a server restarted on the same machine is seen at once, not after the
+        heartbeat's limit). Never the runs of ``me``, the server asking. Returns their ids."""
+        stale = _now() - timedelta(seconds=stale_after_s)
+        query = (sa.select(runs_table.c.id, runs_table.c.last_step, servers_table.c.id, servers_table.c.host,
+                           servers_table.c.pid, servers_table.c.last_seen)
+                 .select_from(runs_table.outerjoin(run_servers_table, run_servers_table.c.run_id == runs_table.c.id)
+                              .outerjoin(servers_table, servers_table.c.id == run_servers_table.c.server_id))
+                 .where(runs_table.c.status.in_(ACTIVE)))
+        with self._write() as conn:
+            orphans = [(run_id, last_step) for run_id, last_step, server, server_host, pid, last_seen in conn.execute(query)
+                       if server != me and (server is None or last_seen < stale or (server_host == host and not pid_alive(pid)))]
+            return _interrupt(conn, orphans)
 
     # -- classes -----------------------------------------------------------------------------------
     def create_class(self, name: str) -> NewClass:

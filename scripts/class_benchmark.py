@@ -73,6 +73,11 @@ def main() -> int:
     ap.add_argument("--database", default=None, help="a database URL (default: a fresh SQLite file in a temporary folder)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every run to end")
     ap.add_argument("--redraw-every", type=float, default=1.0, help="seconds between board redraws (the page's timer)")
+    ap.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="local processes (default) or Ray actors (RAY_ADDRESS, else a local Ray on every core)")
+    ap.add_argument("--reference", action="store_true",
+                    help="afterwards, train the same configs headless one after another in this process: the "
+                         "compute the class needed, and so the best time the cores allow")
     args = ap.parse_args()
     if args.students < 1:
         ap.error(f"--students: must be at least 1 (got {args.students})")
@@ -90,7 +95,7 @@ def main() -> int:
     print(f"class benchmark: {args.students} students, cartpole with ε {eps[0]:g} … {eps[-1]:g}, stop at target; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before start; store {store.url}", flush=True)
 
-    scheduler = RunScheduler(store=store, stop_on_disconnect=False)
+    scheduler = RunScheduler(store=store, stop_on_disconnect=False, executor=args.executor)
     reader = CurveReader()
     redraws: list[float] = []
     runs: list[TrainingRun] = []
@@ -100,6 +105,8 @@ def main() -> int:
         for token, e in zip(tokens, eps):
             config = PRESETS["cartpole"].replace(clip_coef=e, stop_at_target=True).to_dict()
             runs.append(scheduler.submit(TrainingRun(config=config, label=f"ε {e:g}", owner=token, preset="cartpole")))
+        submitted = {r.id: time.perf_counter() for r in runs}
+        first_record: dict[str, float] = {}
         t_last = time.perf_counter()
         print(f"{len(runs)} runs submitted in {t_last - t_first:.2f} s", flush=True)
 
@@ -109,6 +116,8 @@ def main() -> int:
         while time.perf_counter() < deadline:
             for run in runs:  # each student's page polls its run once a second
                 run.poll()
+                if run.records and run.id not in first_record:
+                    first_record[run.id] = time.perf_counter()
             if time.perf_counter() >= next_redraw:
                 t0 = time.perf_counter()
                 board = board_data(store, new_class.class_id, reader=reader)
@@ -166,6 +175,29 @@ def main() -> int:
     if steps:
         print(f"steps per run: median {statistics.median(steps):,.0f}, max {max(steps):,}; "
               f"updates per run: median {statistics.median(len(r.records) for r in runs):.0f}")
+    # Start to first record: for the first runs (a core free at once) this is the executor's
+    # overhead per run; for the later ones it includes their wait in the queue.
+    waits = sorted(first_record[r.id] - submitted[r.id] for r in runs if r.id in first_record)
+    if waits:
+        print(f"submit to first record ({args.executor}): first {min(len(waits), 2)} runs {', '.join(f'{w:.2f}' for w in waits[:2])} s "
+              f"(a core free at once: the overhead per run); median over all {statistics.median(waits):.1f} s")
+    if args.reference:
+        import torch
+
+        from ppo_core import PPOTrainer
+
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        for e in eps:
+            trainer = PPOTrainer(PRESETS["cartpole"].replace(clip_coef=e, stop_at_target=True))
+            while not trainer.done:
+                trainer.train_one_update()
+            trainer.close()
+        total = time.perf_counter() - t0
+        cores = os.cpu_count() or 1
+        best = total / cores
+        print(f"reference: the same {len(eps)} runs headless, one after another: {total:.1f} s; on {cores} cores at best "
+              f"{best:.1f} s; the class took {(t_done or float('nan')) - t_last:.1f} s = {((t_done or float('nan')) - t_last) / best:.2f}× that")
     ok = lost == 0 and differing == 0 and t_done is not None and not any(math.isnan(x) for x in redraws)
     return 0 if ok else 1
 

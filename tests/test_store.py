@@ -183,16 +183,21 @@ def _add_note_column(conn):
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN note TEXT"))
 
 
-def test_a_store_at_version_1_upgrades_to_a_new_migration(store_url, monkeypatch):
+def test_a_store_at_version_1_upgrades_to_every_later_migration(store_url, monkeypatch):
+    real = list(store_module.MIGRATIONS)
+    monkeypatch.setattr(store_module, "MIGRATIONS", real[:1])
     with RunStore(store_url) as old:
         run_id = new_run(old, label="before the upgrade")
         old.append_records(run_id, [make_record(3, 0)], 0)
         assert old.applied_migrations() == [1]
+        assert "servers" not in sa.inspect(old.engine).get_table_names()
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, Migration(2, "runs.note", _add_note_column)])
+    latest = len(real) + 1
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*real, Migration(latest, "runs.note", _add_note_column)])
     with RunStore(store_url) as upgraded:
-        assert upgraded.schema_version == 2
-        assert upgraded.applied_migrations() == [1, 2]
+        assert upgraded.schema_version == latest
+        assert upgraded.applied_migrations() == list(range(1, latest + 1))
+        assert {"servers", "run_servers"} <= set(sa.inspect(upgraded.engine).get_table_names())  # version 2
         assert "note" in {c["name"] for c in sa.inspect(upgraded.engine).get_columns("runs")}
         assert upgraded.run(run_id).label == "before the upgrade"
         assert upgraded.records(run_id) == [make_record(3, 0)]
@@ -200,18 +205,19 @@ def test_a_store_at_version_1_upgrades_to_a_new_migration(store_url, monkeypatch
 
 def test_a_failing_migration_changes_nothing(store_url, monkeypatch):
     RunStore(store_url).close()
+    current = len(store_module.MIGRATIONS)
 
     def half_done(conn):
         conn.execute(sa.text("CREATE TABLE half_done (x INTEGER)"))
         _add_note_column(conn)
-        raise RuntimeError("migration 2 broke")
+        raise RuntimeError("the new migration broke")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, Migration(2, "broken", half_done)])
-    with pytest.raises(RuntimeError, match="migration 2 broke"):
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, Migration(current + 1, "broken", half_done)])
+    with pytest.raises(RuntimeError, match="the new migration broke"):
         RunStore(store_url)
     monkeypatch.undo()
     with RunStore(store_url) as store:  # the DDL before the failure was rolled back with it
-        assert store.applied_migrations() == [1]
+        assert store.applied_migrations() == list(range(1, current + 1))
         assert "half_done" not in sa.inspect(store.engine).get_table_names()
         assert "note" not in {c["name"] for c in sa.inspect(store.engine).get_columns("runs")}
 
@@ -496,3 +502,33 @@ def test_database_url_opens_postgresql_and_the_password_stays_hidden(postgres_se
             assert "s3cret" not in store.url and "s3cret" not in repr(store)
             assert store.url.startswith("postgresql+psycopg://") and ":***@" in store.url
             assert store.schema_version == len(store_module.MIGRATIONS)
+
+
+# -- servers (replicas) ---------------------------------------------------------------------------
+
+
+def test_a_starting_server_interrupts_only_the_runs_no_live_server_trains(store_url):
+    """Replicas share the store: a run is an orphan when its server is silent past the limit,
+    or is a dead process on this very host, or is unknown; a live replica's runs are kept."""
+    with RunStore(store_url) as store:
+        dead_pids = {999_001}
+        me = store.register_server("host-a", 100)
+        live_here = store.register_server("host-a", 101)  # another replica on this machine
+        dead_here = store.register_server("host-a", 999_001)  # its process is gone
+        live_there = store.register_server("host-b", 999_001)  # (the same pid on another host says nothing)
+        silent_there = store.register_server("host-b", 300)
+        runs = {name: store.create_run("T" * 22, "cartpole", {"seed": 1}, 1, status="running", server_id=server)
+                for name, server in [("me", me), ("live_here", live_here), ("dead_here", dead_here),
+                                     ("live_there", live_there), ("silent_there", silent_there), ("unknown", None)]}
+        finished = store.create_run("T" * 22, "cartpole", {"seed": 1}, 1, status="finished", server_id=dead_here)
+        with store._write() as conn:  # silent_there last beat 31 s ago
+            conn.execute(store_module.servers_table.update().where(store_module.servers_table.c.id == silent_there)
+                         .values(last_seen=store_module._now() - timedelta(seconds=31)))
+        store.heartbeat(live_there)
+        gone = store.mark_orphans_interrupted(me, "host-a", 30.0, lambda pid: pid not in dead_pids)
+        assert sorted(gone) == sorted(runs[n] for n in ("dead_here", "silent_there", "unknown"))
+        for name in ("me", "live_here", "live_there"):
+            assert store.run(runs[name]).status == "running"
+        assert store.run(runs["dead_here"]).message == "interrupted at step 0"
+        assert store.run(finished).status == "finished"
+        assert store.mark_orphans_interrupted(me, "host-a", 30.0, lambda pid: pid not in dead_pids) == []

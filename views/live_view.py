@@ -41,6 +41,8 @@ def pace_control(where=None) -> None:
 def state_text(run: TrainingRun, position: int | None) -> str:
     """The State metric: what the run does, or what it waits for."""
     waiting = run.waiting_for  # 'start', 'resume', 'step' or None
+    if getattr(run, "waiting_for_cluster", False):
+        return "waiting for a CPU in the cluster"
     if waiting in ("resume", "step"):
         return "waiting for a free core to " + ("resume" if waiting == "resume" else "take one update")
     return {
@@ -60,8 +62,11 @@ def outcome(run: TrainingRun) -> None:
         st.error(f"The run failed: {run.message}. {kept}; **Start** begins a new run.")
     elif run.state == INTERRUPTED:
         n = len(run.records)
-        st.warning(f"The run was {run.message or 'interrupted'}: the server stopped while it trained. "
-                   f"The {n:,} update{'s' if n != 1 else ''} that reached the store are kept below; **Start** begins a new run.")
+        why = run.message or "interrupted"
+        if why.startswith("interrupted at step"):  # (runs.store.mark_interrupted)
+            why += ": the server stopped while it trained"
+        st.warning(f"The run was {why}. The {n:,} update{'s' if n != 1 else ''} that reached the store are kept below; "
+                   "**Start** begins a new run.")
     elif run.state == STOPPED and run.message:  # stopped by the server, not by the Stop button
         st.warning(f"The run {run.message}.")
     elif run.state == FINISHED:
