@@ -946,6 +946,11 @@ class RunScheduler:
         now = time.monotonic()
         with self._lock:
             self._runs = [r for r in self._runs if r.active]
+            with self._recycled_lock:  # a recycled worker that died while idle is ended now
+                dead = [w for w in self._recycled if not w.usable]
+                self._recycled = [w for w in self._recycled if w.usable]
+            for w in dead:
+                w.discard()
             if self._spare is not None and not self._spare.usable:  # died while idle: replaced below
                 self._spare.discard()
                 self._spare = None
@@ -984,6 +989,13 @@ class RunScheduler:
                 return False
             self._recycled.append(worker)
             return True
+
+    def idle_worker_pids(self) -> set[int]:
+        """The processes waiting for a run: the recycled workers and the spare (none trains)."""
+        with self._recycled_lock:
+            idle = list(self._recycled)
+        spare = self._spare
+        return {w.process.pid for w in idle + ([spare] if spare is not None else []) if w.process.pid is not None}
 
     def _idle_workers(self) -> list[_WorkerProcess]:
         """Take every worker waiting for a run (the recycled ones and the spare)."""

@@ -376,7 +376,8 @@ def test_workers_killed_at_random_points_never_hang_a_poll_nor_leave_a_process(c
                 assert point == "while stopping" and run.state == STOPPED, (point, run.state, run.message)
             steps = [r["global_step"] for r in run.records]
             assert steps[: len(received)] == received and steps == [16 * (k + 1) for k in range(len(steps))]
-            assert run.pid is None and pid not in child_processes(), f"worker {pid} left behind"
+            # The run let its worker go: ended, or back in the pool for the next run (not training).
+            assert run.pid is None and (pid not in child_processes() or pid in s.idle_worker_pids()), f"worker {pid} left behind"
             outcomes[run.state] = outcomes.get(run.state, 0) + 1
         loop_s = time.monotonic() - t_loop
         for w in ahead:
