@@ -27,6 +27,11 @@ LESSONS = [
     LessonPage("lessons/training.py", "6 · Live training", "training", ":material/rocket_launch:", ("training",)),
 ]
 
+# The classroom's pages (a section of their own in the navigation).
+CLASS_PAGES = [
+    LessonPage("lessons/class_room.py", "Class", "class", ":material/school:"),
+]
+
 # Every predict-then-reveal question of the lesson, for the count on the home page.
 QUESTIONS: tuple[str, ...] = tuple(q for page in LESSONS for q in page.questions)
 
