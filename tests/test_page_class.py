@@ -127,7 +127,8 @@ def test_a_student_joins_trains_the_assignment_and_a_second_session_lists_the_ru
     assert chosen["Clip range ε"] == "you choose" and chosen["Seed"] == "you choose"
     assert chosen["Learning rate"] == "fixed" and chosen["Step budget"] == "fixed"
     # only the varied controls: ε as a choice of the teacher's values, the seed free; no preset box
-    eps = training.selectbox(key="train_cartpole_clip_coef_assigned")
+    assignment_id = get_store().assignments_of(class_id)[0].id
+    eps = training.selectbox(key=f"train_cartpole_clip_coef_of_{assignment_id}")
     assert eps.options == ["0.1", "0.3"]
     keys = {w.key for w in [*training.number_input, *training.slider, *training.selectbox]}
     assert "train_cartpole_seed" in keys
@@ -140,7 +141,7 @@ def test_a_student_joins_trains_the_assignment_and_a_second_session_lists_the_ru
     training.button(key="train_start").click().run()
     run = training.session_state["train_runs"][0]
     row = get_store().run(run.id)
-    assert (row.class_id, row.assignment_id) == (class_id, get_store().assignments_of(class_id)[0].id)
+    assert (row.class_id, row.assignment_id) == (class_id, assignment_id)
     assert (row.config["clip_coef"], row.seed, row.config["total_steps"]) == (0.3, 7, BUDGET)
     assert row.config["learning_rate"] == PRESETS["cartpole"].learning_rate
     wait_until(training, lambda a: not run.active, "the run to finish")
@@ -178,6 +179,19 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing():
     assert not [b for b in wrong.button if b.key == "class_close"]
     unknown = app({"class": "nope", "key": key})
     assert any("No class has the id `nope`" in e.value for e in unknown.error)
+    hostile = app({"class": "<b>x</b>`**", "key": "<script>"})
+    assert any("No class has the id ``<b>x</b>`**``" in e.value for e in hostile.error), [e.value for e in hostile.error]
+
+    # A teacher's bad assignment is refused with the setting's name and range.
+    teacher.multiselect(key="class_vary_cartpole").set_value(["clip_coef"]).run()
+    teacher.text_input(key="class_values_cartpole_clip_coef").set_value("0.2, 1.5").run()
+    teacher.button(key="class_assign").click().run()
+    assert any(e.value.startswith("Clip range ε: clip_coef") and "The assignment was not set." in e.value for e in teacher.error)
+    teacher.text_input(key="class_values_cartpole_clip_coef").set_value("").run()
+    teacher.number_input(key="class_budget").set_value(100).run()
+    teacher.button(key="class_assign").click().run()
+    assert any(e.value.startswith("Step budget: total_steps: must be at least one batch") for e in teacher.error)
+    assert len(get_store().assignments_of(class_id)) == 1
 
     # Only the teacher closes; then a new student is refused.
     teacher.button(key="class_close").click().run()

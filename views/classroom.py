@@ -304,7 +304,10 @@ def on_assign(class_id: str, key: str) -> None:
         budget = st.session_state.get("class_budget")
         budget = None if budget is None else int(budget)
         if budget is not None:
-            PRESETS[preset].replace(total_steps=budget)  # at least one batch: PPOConfig says so
+            try:
+                PRESETS[preset].replace(total_steps=budget)  # at least one batch: PPOConfig says so
+            except ValueError as exc:
+                raise ValueError(f"Step budget: {exc}") from None
     except ValueError as exc:
         _flash("error", f"{shown_text(str(exc), 300)}. The assignment was not set.")
         return

@@ -49,7 +49,7 @@ def url_params(preset: str, assignment=None) -> list[Param]:
                 continue
             values = assignment.varied[name]
             if values:
-                out.append(Param(assignment_key(preset, name), default if default in values else values[0], "choice",
+                out.append(Param(assignment_key(preset, name, assignment.id), default if default in values else values[0], "choice",
                                  choices=tuple(values), name=name))
                 continue
         if s.choices is not None:
@@ -63,8 +63,9 @@ def url_params(preset: str, assignment=None) -> list[Param]:
     return out
 
 
-def assignment_key(preset: str, name: str) -> str:
-    return f"train_{preset}_{name}_assigned"  # a choice among the assignment's values
+def assignment_key(preset: str, name: str, assignment_id: str) -> str:
+    """A choice among one assignment's values (a new assignment's values get a widget of their own)."""
+    return f"train_{preset}_{name}_of_{assignment_id}"
 
 
 def draw(preset: str, assignment=None) -> tuple[PPOConfig | None, str | None]:
