@@ -56,6 +56,10 @@ def test_a_teacher_creates_a_class_and_a_student_joins_and_trains(browser, tmp_p
         assert re.fullmatch(r"[0-9A-Z]{3}-[0-9A-Z]{3}", code), code
         teacher.wait_for_url(re.compile(r".*[?&]key="))
         key, class_id = query(teacher)["key"], query(teacher)["class"]
+        teacher.get_by_text(re.compile(r"^Teacher link \(keep")).click()
+        codes = [c.strip() for c in teacher.locator('[data-testid="stCode"]').all_inner_texts()]
+        assert f"{server.url}/class?class={class_id}&key={key}" in codes, codes
+        assert not [c for c in codes if "me=" in c], codes  # the link to this view has no token
         type_into(teacher, "class_budget", str(BUDGET))  # ε (the default choice) varies, the rest is fixed
         button(teacher, "class_assign").click()
         wait_for_app(teacher)
@@ -78,6 +82,9 @@ def test_a_teacher_creates_a_class_and_a_student_joins_and_trains(browser, tmp_p
         assert student.locator(".st-key-train_preset").count() == 0  # the assignment's preset, no choice
         assert student.locator(".st-key-train_cartpole_clip_coef").count() == 1
         assert student.locator(".st-key-train_cartpole_learning_rate").count() == 0
+        student.get_by_text(re.compile(r"^Your runs \(0\)$")).click()
+        personal = [c.strip() for c in student.locator('[data-testid="stCode"]').all_inner_texts() if "me=" in c]
+        assert personal == [f"{server.url}/training?me={me}"]  # the page's path once (it was doubled)
         button(student, "train_start").click()
         wait_for_state(student, "finished", FINISH_TIMEOUT_S)
         html = student.content()

@@ -77,10 +77,11 @@ def teacher_link(class_id: str, key: str) -> str:
     from urllib.parse import urlencode
 
     try:
-        base = st.context.url
+        base = (st.context.url or "").rstrip("/")
     except Exception:  # noqa: BLE001 - no browser context (tests)
-        base = None
-    return (base.rstrip("/") if base else "") + "/class?" + urlencode({CLASS_PARAM: class_id, KEY_PARAM: key})
+        base = ""
+    base = base.removesuffix("/class")  # st.context.url ends with the current page's path
+    return base + "/class?" + urlencode({CLASS_PARAM: class_id, KEY_PARAM: key})
 
 
 # -- assignments (no Streamlit) --------------------------------------------------------------------

@@ -204,11 +204,13 @@ def personal_url() -> str:
     """This page's URL with only the personal parameters: the link a student bookmarks to find
     their own runs again (not one to share)."""
     query = urlencode(personal_query())
+    url_path = _state().url_path
     try:
-        base = st.context.url  # the app's root (Streamlit trims the page's path)
+        base = st.context.url  # Streamlit 1.67: the app's root and the current page's path
     except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
         base = None
-    path = (base.rstrip("/") if base else "") + "/" + _state().url_path
+    root = (base or "").rstrip("/").removesuffix("/" + url_path)
+    path = root + "/" + url_path
     return path + ("?" + query if query else "")
 
 
