@@ -4,7 +4,7 @@ import streamlit as st
 
 from runs.manager import get_scheduler
 from views import links, presenter
-from ui.pages import BOARD, HOME, LESSONS
+from ui.pages import CLASS_PAGES, HOME, LESSONS
 from views import session
 
 
@@ -13,11 +13,11 @@ def main() -> None:
     pages = [st.Page(HOME.path, title=HOME.title, url_path=HOME.url_path, icon=HOME.icon, default=True)] + [
         st.Page(p.path, title=p.title, url_path=p.url_path, icon=p.icon) for p in LESSONS
     ]
+    class_pages = [st.Page(p.path, title=p.title, url_path=p.url_path, icon=p.icon) for p in CLASS_PAGES]
     # Presenter mode is read from the URL before the navigation: it moves the menu to the top,
     # since the sidebar is hidden.
     links.read_presenter_flag()
-    board = st.Page(BOARD.path, title=BOARD.title, url_path=BOARD.url_path, icon=BOARD.icon)
-    page = st.navigation({"Start": pages[:1], "The lesson": pages[1:], "Class": [board]}, position="top" if links.presenter_mode() else "sidebar")
+    page = st.navigation({"Start": pages[:1], "The lesson": pages[1:], "Class": class_pages}, position="top" if links.presenter_mode() else "sidebar")
     links.begin_page(page.url_path)
     # This session counts as connected (with PPO_STOP_ON_DISCONNECT=1 its runs stop once it ends),
     # and the server's scheduler exists: it keeps one training worker imported and waiting while anyone is connected, so
@@ -43,7 +43,7 @@ def main() -> None:
         with st.sidebar:
             heartbeat()
 
-    fill_link = presenter.page_bar(pages, page)
+    fill_link = presenter.page_bar(pages + class_pages, page)
     page.run()
     links.publish()  # the URL follows the page's controls (and keeps present=1)
     fill_link()

@@ -14,7 +14,7 @@ from ui.links import Param
 from views.lesson_controls import control
 from views.links import NOTE_ICON, restore
 from views.widgets import predict_then_reveal
-from views import exports, live_view, player, run_controls, session, training_controls
+from views import classroom, exports, live_view, player, run_controls, session, training_controls
 
 st.title("6 · Live training")
 st.markdown(
@@ -27,27 +27,35 @@ session.student_token()  # ?me=: whose runs these are (kept in the URL, not in s
 if session.token_note():
     st.warning(session.token_note(), icon=NOTE_ICON)
 # One row for the preset, the pace and the stop rule, so that after Start the return curve is
-# on the first screen of a 1366×768 laptop (issue 13).
+# on the first screen of a 1366×768 laptop (issue 13). A class's assignment fixes the preset.
+assignment = classroom.student_assignment()  # a class's assignment (views/classroom.py), or None
 c1, c2, c3 = st.columns([5, 3, 3], vertical_alignment="bottom")
-preset = control(
-    Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset"), "Preset", "select", where=c1,
-    format_func=lambda p: f"{p} — {ENVIRONMENTS[PRESETS[p].env_id].title}, target {PRESETS[p].target_return:g}",
-)
+if assignment is None:
+    preset = control(
+        Param("train_preset", "cartpole", "choice", choices=tuple(PRESETS), name="preset"), "Preset", "select", where=c1,
+        format_func=lambda p: f"{p} — {ENVIRONMENTS[PRESETS[p].env_id].title}, target {PRESETS[p].target_return:g}",
+    )
+else:
+    preset = assignment.preset
 live_view.pace_control(where=c2)
 control(
     Param("train_stop_at_target", True, "bool", name="stop_at_target"), "Stop when the target is reached", where=c3,
     help="The run ends at its first update whose mean return reaches the target, which frees its "
     "core for the next run in the queue. Off: it trains on to the step budget.",
 )
-notes = restore(training_controls.url_params(preset), show_notes=False)
+if assignment is not None:
+    classroom.show_assignment(assignment)
+notes = restore(training_controls.url_params(preset, assignment), show_notes=False)
 for note in notes:  # shown outside the collapsed expander, so a bad link is noticed
     st.warning(note, icon=NOTE_ICON)
-with st.expander("Hyperparameters (defaults are the preset's tuned values)", expanded=False):
-    cfg, error = training_controls.draw(preset)
+heading = "Your choices for the assignment" if assignment else "Hyperparameters (defaults are the preset's tuned values)"
+with st.expander(heading, expanded=assignment is not None):
+    cfg, error = training_controls.draw(preset, assignment)
 if error:
     st.error(f"Can't start with these settings — {error}")
 
-compare = run_controls.compare_panel(cfg, preset, error)
+# An assignment fixes all but its settings, so the comparisons (which change others) are not offered.
+compare = run_controls.compare_panel(cfg, preset, error) if assignment is None else None
 active = run_controls.buttons(cfg, preset, compare)
 live_view.show(active)
 run_controls.your_runs()

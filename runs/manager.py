@@ -459,6 +459,8 @@ class TrainingRun:
     owner: str | None = None  # the student's personal token (runs.store), for the store and the cap
     preset: str = ""  # the preset it started from (the store's and the page's label)
     pace_s: float = 0.0  # seconds its worker waits between updates (0: full speed); set_pace changes it
+    class_id: str | None = None  # the class it was started in (runs.store), if any
+    assignment_id: str | None = None  # and the class's assignment it answers
     _gone_since: float | None = None  # when the watchdog first found that session disconnected
     start_paused: bool = False
     _pending_steps: int = 0  # 'step' commands waiting for a core (queued, or paused)
@@ -759,6 +761,7 @@ class StoredRun:
 
     def _apply(self, row) -> None:
         self.config, self.label, self.preset, self.owner = row.config, row.label, row.preset, row.token
+        self.class_id, self.assignment_id = row.class_id, row.assignment_id
         self.state, self.message, self.reached_target = row.status, row.message, row.reached_target
         self.last_step, self.has_model = row.last_step, row.has_model
         self.created_at = row.created_at
@@ -904,6 +907,7 @@ class RunScheduler:
                     run.owner or ANONYMOUS, run.preset or run.config.get("env_id", ""), run.config,
                     int(run.config.get("seed", 0)), label=run.label, status=run.state, run_id=run.id,
                     server_id=self.server_id,
+                    class_id=run.class_id, assignment_id=run.assignment_id,
                 )
                 run._store = self.store
             run._scheduler = self

@@ -27,8 +27,11 @@ LESSONS = [
     LessonPage("lessons/training.py", "6 · Live training", "training", ":material/rocket_launch:", ("training",)),
 ]
 
-# The teacher's pages, apart from the lesson (no predict questions, not in its order).
+# The classroom's pages, apart from the lesson (a section of their own in the navigation, no
+# predict questions): the Class page (create, join, assign) and the teacher's board.
+CLASS_ROOM = LessonPage("lessons/class_room.py", "Class", "class", ":material/school:")
 BOARD = LessonPage("lessons/class_board.py", "Class board", "board", ":material/leaderboard:")
+CLASS_PAGES = [CLASS_ROOM, BOARD]
 
 # Every predict-then-reveal question of the lesson, for the count on the home page.
 QUESTIONS: tuple[str, ...] = tuple(q for page in LESSONS for q in page.questions)

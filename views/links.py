@@ -50,6 +50,7 @@ class _State:
     published: dict[str, str] = field(default_factory=dict)  # the query parameters last written
     notes: dict[str, str] = field(default_factory=dict)  # parameter name -> note, for this visit
     params: list[Param] = field(default_factory=list)  # restored during this run, in order
+    private: dict[str, str] = field(default_factory=dict)  # this run's private parameters (keep_private)
     url_path: str = ""
 
 
@@ -102,6 +103,7 @@ def begin_page(url_path: str) -> None:
     state.page = url_path
     state.url_path = url_path
     state.params = []
+    state.private = {}
     if state.entered:
         state.notes = {}
 
@@ -160,13 +162,24 @@ def personal_query() -> dict[str, str]:
     return dict(st.session_state.get(PERSONAL, {}))
 
 
+def keep_private(name: str, value: str) -> None:
+    """Keep ``name=value`` in the URL of this page run only (the Class page's teacher key, so a
+    teacher's bookmark reopens the class), never in :func:`view_url` nor on the next page."""
+    _state().private[name] = value
+
+
+def read_private(name: str) -> str | None:
+    """The URL's value of a private parameter (:func:`keep_private`), if it has one."""
+    return _raw(name)
+
+
 def publish() -> None:
     """After the page's widgets (app.py calls it after every page run): write the current values
-    (and the personal parameters, :func:`keep_personal`) to the URL, replacing whatever other
+    (and the personal and private parameters, :func:`keep_personal`, :func:`keep_private`) to the URL, replacing whatever other
     parameters it had (another page's). Writes only when something changed. Inside a fragment
     that reruns on its own, call it at the fragment's end."""
     state = _state()
-    query = {**current_query(), **personal_query()}
+    query = {**current_query(), **personal_query(), **_state().private}
     shown = {k: _raw(k) for k in st.query_params}
     if shown != query:
         st.query_params.from_dict(query)
@@ -191,11 +204,13 @@ def personal_url() -> str:
     """This page's URL with only the personal parameters: the link a student bookmarks to find
     their own runs again (not one to share)."""
     query = urlencode(personal_query())
+    url_path = _state().url_path
     try:
-        base = st.context.url  # the app's root (Streamlit trims the page's path)
+        base = st.context.url  # Streamlit 1.67: the app's root and the current page's path
     except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
         base = None
-    path = (base.rstrip("/") if base else "") + "/" + _state().url_path
+    root = (base or "").rstrip("/").removesuffix("/" + url_path)
+    path = root + "/" + url_path
     return path + ("?" + query if query else "")
 
 

@@ -36,10 +36,21 @@ def current() -> TrainingRun | None:
 
 
 def group(run: TrainingRun | None) -> list[TrainingRun]:
-    """The current run and, for a comparison, the runs started with it (the buttons act on all)."""
+    """The current run and, for a comparison, the runs started with it (the buttons act on all),
+    as far as they are this student's: no button steers another token's run."""
+    return [r for r in shown_with(run) if mine(r)]
+
+
+def shown_with(run: TrainingRun | None) -> list[TrainingRun]:
+    """The current run and the runs of its comparison, whoever started them."""
     if run is None:
         return []
     return [r for r in runs() if r.group == run.group] if run.group else [run]
+
+
+def mine(run) -> bool:
+    """Whether the run belongs to this session's student (their personal token)."""
+    return run.owner is not None and run.owner == session.student_token()
 
 
 def label(cfg: PPOConfig, preset: str, number: int) -> str:
@@ -55,12 +66,21 @@ def next_number() -> int:
 
 # -- the callbacks --------------------------------------------------------------------------------
 def new_run(cfg: PPOConfig, preset: str, paused: bool = False, group: str | None = None) -> TrainingRun:
-    """Submit a run of this student's (raises TooManyRuns past the per-student cap)."""
+    """Submit a run of this student's (raises TooManyRuns past the per-student cap). In a class
+    with an assignment the run is the assignment's (its fixed values and budget hold whatever
+    the widgets said) and is recorded in the class."""
+    from views.classroom import ASSIGNMENT, assignment_config
+
+    assignment = st.session_state.get(ASSIGNMENT)
+    if assignment is not None:
+        preset = assignment.preset
+        cfg = assignment_config(assignment, {n: getattr(cfg, n) for n in assignment.varied})
     cfg = cfg.replace(stop_at_target=st.session_state.get("train_stop_at_target", True))
     # session_id: with PPO_STOP_ON_DISCONNECT=1 the run ends with this browser session.
     run = TrainingRun(cfg.to_dict(), label=label(cfg, preset, next_number()), start_paused=paused,
                       session_id=session.session_id(), group=group, owner=session.student_token(), preset=preset,
-                      pace_s=st.session_state.get(PACE_KEY, 0.0))
+                      pace_s=st.session_state.get(PACE_KEY, 0.0),
+                      class_id=assignment.class_id if assignment else None, assignment_id=assignment.id if assignment else None)
     get_scheduler().submit(run)
     runs().append(run)
     return run
@@ -149,9 +169,10 @@ def on_stop() -> None:
 
 
 def on_reset(preset: str) -> None:
-    gone = group(current())
+    gone = shown_with(current())
     for r in gone:
-        r.stop()
+        if mine(r):
+            r.stop()
     if gone:
         st.session_state["train_runs"] = [r for r in runs() if r not in gone]
     st.session_state.pop("train_current", None)
@@ -241,15 +262,16 @@ def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None):
 def buttons(cfg: PPOConfig | None, preset: str, compare: tuple) -> bool:
     """Start comparison, Start, Pause, Step, Resume, Stop and Reset, each enabled only where it
     acts; returns whether a run of the current group is active (the live view's timer runs)."""
-    compare_configs, kind, compare_column = compare
     run = current()
     runs_now = group(run)
     active = any(r.active for r in runs_now)
     paused_now = [r for r in runs_now if r.state == PAUSED]
-    compare_column.button(
-        "Start comparison", disabled=compare_configs is None or active, on_click=on_compare, args=(compare_configs, preset, kind),
-        key="train_compare", width="stretch",
-    )
+    if compare is not None:  # None: no comparisons here (a class's assignment)
+        compare_configs, kind, compare_column = compare
+        compare_column.button(
+            "Start comparison", disabled=compare_configs is None or active, on_click=on_compare, args=(compare_configs, preset, kind),
+            key="train_compare", width="stretch",
+        )
     b = st.columns(6)
     b[0].button("Start", type="primary", disabled=cfg is None or active, on_click=on_start, args=(cfg, preset), key="train_start", width="stretch")
     b[1].button("Pause", disabled=not any(r.state == RUNNING for r in runs_now), on_click=on_command, args=("pause",), key="train_pause", width="stretch")

@@ -36,12 +36,22 @@ def _bounds(s: BoundSetting) -> tuple[float | None, float | None]:
     return low, high
 
 
-def url_params(preset: str) -> list[Param]:
-    """The query parameters of the preset's controls (named by the fields)."""
+def url_params(preset: str, assignment=None) -> list[Param]:
+    """The query parameters of the preset's controls (named by the fields). With a class's
+    ``assignment`` (runs.store.AssignmentRow) only the settings it lets students choose; one
+    with a list of values to try is a choice among them (keyed apart from the free control)."""
     base = PRESETS[preset]
     out = []
     for name, s in page_settings(type(base)).items():
         key, default = widget_key(preset, name), getattr(base, name)
+        if assignment is not None:
+            if name not in assignment.varied:
+                continue
+            values = assignment.varied[name]
+            if values:
+                out.append(Param(assignment_key(preset, name, assignment.id), default if default in values else values[0], "choice",
+                                 choices=tuple(values), name=name))
+                continue
         if s.choices is not None:
             out.append(Param(key, default, "choice", choices=tuple(s.choices), name=name))
         elif s.kind == "bool":
@@ -53,21 +63,39 @@ def url_params(preset: str) -> list[Param]:
     return out
 
 
-def draw(preset: str) -> tuple[PPOConfig | None, str | None]:
+def assignment_key(preset: str, name: str, assignment_id: str) -> str:
+    """A choice among one assignment's values (a new assignment's values get a widget of their own)."""
+    return f"train_{preset}_{name}_of_{assignment_id}"
+
+
+def draw(preset: str, assignment=None) -> tuple[PPOConfig | None, str | None]:
     """The controls, PER_ROW to a row, defaulting to the preset's values (restored from the URL
-    by :func:`url_params` first). Returns (config, None), or (None, the reason it is invalid)."""
+    by :func:`url_params` first). Returns (config, None), or (None, the reason it is invalid).
+    With a class's ``assignment`` only the settings it lets students choose are drawn; the run is
+    the assignment's (views.classroom.assignment_config: its fixed values and step budget)."""
     base = PRESETS[preset]
+    settings = page_settings(type(base))
     values = {}
-    for i, ((name, s), param) in enumerate(zip(page_settings(type(base)).items(), url_params(preset), strict=True)):
+    for i, param in enumerate(url_params(preset, assignment)):
+        name = param.param
+        s = settings[name]
         if i % PER_ROW == 0:
             cols = st.columns(PER_ROW)
         options = {"help": s.help}
-        if s.choices is not None:
-            options["format_func"] = s.choices.get
+        if param.kind == "choice":
+            if s.choices is not None:
+                options["format_func"] = s.choices.get
+            elif s.kind == "float":
+                options["format_func"] = lambda v: f"{v:g}"
         elif s.kind != "bool":
             options.update(step=s.step, format=s.fmt)  # a number box's step is not the Param's grid
-        values[name] = lesson_controls.draw(param, s.title, s.control, where=cols[i % PER_ROW], **options)
+        widget = "select" if param.kind == "choice" else s.control
+        values[name] = lesson_controls.draw(param, s.title, widget, where=cols[i % PER_ROW], **options)
     try:
+        if assignment is not None:
+            from views.classroom import assignment_config
+
+            return assignment_config(assignment, values), None
         return base.replace(**values), None
     except ValueError as exc:
         return None, str(exc)

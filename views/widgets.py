@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from views.links import presenter_mode
 
+log = logging.getLogger(__name__)
+
 PREDICTIONS = "predictions"  # session_state: question key -> {"choice": ..., "correct": ...}, the first answer
 REVEALED = "predict_revealed"  # session_state: question keys the teacher revealed (presenter mode)
+TOKEN_KEY = "student_token"  # session_state: the student's personal token (views.session.student_token)
+LOADED = "predictions_loaded_for"  # session_state: the token whose stored answers were read
 
 
 def predictions() -> dict[str, dict]:
-    """This session's answers to the predict-then-reveal questions: key -> first answer."""
-    return st.session_state.setdefault(PREDICTIONS, {})
+    """This session's answers to the predict-then-reveal questions: key -> first answer. With a
+    personal token the answers the run store keeps of it are read in once, so a reload, another
+    tab or a server restart shows the first answers again."""
+    answers = st.session_state.setdefault(PREDICTIONS, {})
+    token = st.session_state.get(TOKEN_KEY)
+    if token and st.session_state.get(LOADED) != token:
+        st.session_state[LOADED] = token
+        try:
+            from runs.manager import get_store
+
+            for row in get_store().answers(token):
+                answers.setdefault(row.question, {"choice": row.answer, "correct": row.correct})
+        except Exception:  # noqa: BLE001 - the store being down must not break a lesson page
+            log.exception("could not read the stored answers of a student")
+    return answers
+
+
+def _keep_answer(key: str, choice: str, correct: bool) -> None:
+    """Write a first answer to the run store, under the student's token (if the session has one)."""
+    token = st.session_state.get(TOKEN_KEY)
+    if not token:
+        return
+    try:
+        from runs.manager import get_store
+
+        get_store().record_answer(token, key, choice, correct)
+    except Exception:  # noqa: BLE001 - the answer stays in the session; the page goes on
+        log.exception("could not store a student's answer to %s", key)
 
 
 def predict_then_reveal(key: str, question: str, options: list[str], answer: str, explanation: str) -> None:
     """A question the student answers before the explanation opens.
 
     The choice is kept in session state under ``predict/<key>``, and the first answer (the
-    prediction) in ``st.session_state["predictions"][key]``; the explanation (and whether the
+    prediction) in ``st.session_state["predictions"][key]`` and, for a student with a personal
+    token, in the run store (:func:`predictions` reads it back); the explanation (and whether the
     current choice is right) appears only once an option is chosen. Coming back to the page
     shows the recorded answer again.
 
@@ -41,6 +74,7 @@ def predict_then_reveal(key: str, question: str, options: list[str], answer: str
             return
         if key not in predictions():
             predictions()[key] = {"choice": choice, "correct": choice == answer}
+            _keep_answer(key, choice, choice == answer)
         if choice == answer:
             st.success(f"Right: {answer}")
         else:
