@@ -72,8 +72,9 @@ def teacher_class() -> tuple[str, str] | None:
     return held
 
 
-def teacher_link(class_id: str, key: str) -> str:
-    """The Class page's URL with the class and its key: the teacher's way back in."""
+def teacher_link(class_id: str, key: str, page: str = "class") -> str:
+    """A teacher's page (the Class page, or the class board: ``page="board"``) with the class
+    and its key: the teacher's way back in."""
     from urllib.parse import urlencode
 
     try:
@@ -81,7 +82,7 @@ def teacher_link(class_id: str, key: str) -> str:
     except Exception:  # noqa: BLE001 - no browser context (tests)
         base = ""
     base = base.removesuffix("/class")  # st.context.url ends with the current page's path
-    return base + "/class?" + urlencode({CLASS_PARAM: class_id, KEY_PARAM: key})
+    return f"{base}/{page}?" + urlencode({CLASS_PARAM: class_id, KEY_PARAM: key})
 
 
 # -- assignments (no Streamlit) --------------------------------------------------------------------
@@ -344,6 +345,8 @@ def teacher_view(class_id: str, key: str) -> None:
     join_code_banner(cls.join_code)
     with st.expander("Teacher link (keep it to yourself: it opens this class as its teacher)", expanded=False):
         st.code(teacher_link(class_id, key), language=None, wrap_lines=True)
+    st.link_button("Open the class board", teacher_link(class_id, key, page="board"), icon=":material/leaderboard:",
+                   help="Every student's curve and the class's sweep, live: for the projector (a new tab)")
     students = store.students_of(class_id)
     st.caption(f"{len(students)} student{'s' if len(students) != 1 else ''} joined.")
     if students:
