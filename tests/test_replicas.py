@@ -1,8 +1,9 @@
 """Two replicas of the app behind nginx, sharing PostgreSQL and a Ray cluster (deploy/run_local.py).
 
-A student's browser reaches one replica for good (the sticky cookie); a run started there trains
-on Ray and is written to the shared database, and the same student on the other replica finds
-it and opens it with the numbers it finished with. Needs Debian's nginx, PostgreSQL and
+A student's browser reaches one replica for good (the sticky cookie); a run started there, in
+the student's class, trains on Ray and is written to the shared database. The teacher's class
+board, served by the other replica, shows it; and the same student on the other replica finds
+the run and opens it with the numbers it finished with. Needs Debian's nginx, PostgreSQL and
 Chromium, and Ray (each skipped without, unless CI requires it).
 """
 
@@ -62,6 +63,10 @@ def test_a_run_started_on_one_replica_is_listed_and_opened_on_the_other(browser,
     (first, cookie_a), (second, cookie_b) = sorted(routes.items())
     assert replica_of(d.url, cookie_a) == first  # the same cookie, the same replica: sticky
     token = new_student_token()
+    with RunStore(database_url) as store:
+        new_class = store.create_class("Replicated lab")
+        store.create_assignment(new_class.class_id, "cartpole", {"clip_coef": []})
+        store.join_class(new_class.join_code, "Ada", token=token)
 
     def student_on(cookie: str):
         context = browser.new_context(viewport={"width": 1366, "height": 768})
@@ -82,6 +87,21 @@ def test_a_run_started_on_one_replica_is_listed_and_opened_on_the_other(browser,
     with RunStore(database_url) as store:
         (row,) = store.runs_of(token=token)
         assert row.status == "finished" and row.executor.startswith("ray actor ")  # trained on the cluster
+        assert row.class_id == new_class.class_id
+
+    # The teacher's board, on the other replica, reads the shared store.
+    teacher = browser.new_context(viewport={"width": 1920, "height": 1080})
+    teacher.add_cookies([{"name": "ppo_replica", "value": cookie_b, "url": d.url}])
+    board = teacher.new_page()
+    board.set_default_timeout(90_000)
+    board.goto(f"{d.url}/board?class={new_class.class_id}&key={new_class.teacher_key}")
+    wait_for_app(board)
+    board.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m => m.innerText.includes('Reached the target')
+                 && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === '1')""", timeout=60_000)
+    assert metric_text(board, "Runs") == "1" and metric_text(board, "Students") == "1"
+    assert board.locator('[data-testid="stException"]').count() == 0
+    teacher.close()
 
     context_b, page_b = student_on(cookie_b)  # the other replica
     open_my_run(page_b)
