@@ -53,7 +53,7 @@ st.caption(
     "min keeps the worse, unclipped value, and its full gradient pulls it back."
 )
 
-st.subheader("The worked examples of \"PPO from scratch\"")
+st.header("The worked examples of \"PPO from scratch\"")
 st.markdown("The \"PPO from scratch\" notebook works two samples by hand with ε = 0.1. They are computed here with the ε above; set ε to 0.10 to reproduce them.")
 rows = []
 for r, a in ((1.2, 0.5), (0.8, -0.5)):
@@ -81,7 +81,7 @@ predict_then_reveal(
     "keep the full gradient r·A.",
 )
 
-st.subheader("Beside it: the KL-penalty objective")
+st.header("Beside it: the KL-penalty objective")
 st.markdown(
     "The PPO paper's other variant keeps r·A unclipped and subtracts β times the KL divergence "
     "between old and new policy. Per sample the KL estimate at ratio r is (r − 1) − log r, zero "

@@ -118,7 +118,7 @@ st.caption(
     "keeps the critic's estimate of the rest, and the last row leans on V(s_T)."
 )
 
-st.subheader("In this table")
+st.header("In this table")
 terminated_rows = table["t"][table["terminated"]].tolist()
 truncated_rows = table["t"][table["truncated"]].tolist()
 last = table.iloc[-1]
