@@ -36,8 +36,12 @@ def test_worked_examples_at_eps_0_1(at):
     assert list(table["gradient"]) == ["zero (clipped)", "zero (clipped)"]
     at.slider(key="clip_eps").set_value(0.3).run()
     table = at.dataframe[0].value
-    assert list(table["L^CLIP"].round(6)) == [0.6, -0.4]  # inside the wider range: r·A
-    assert list(table["gradient"]) == ["flows", "flows"]
+    # the notebook's examples stay at its ε = 0.1, where they show the clip at work ...
+    assert list(table["L^CLIP"].round(6)) == [0.55, -0.45]
+    assert list(table["gradient"]) == ["zero (clipped)", "zero (clipped)"]
+    # ... and beside them at the slider's ε, inside the wider range: r·Â
+    assert list(table["L^CLIP at the ε above"].round(6)) == [0.6, -0.4]
+    assert list(table["gradient at the ε above"]) == ["flows", "flows"]
 
 
 def test_probe_readout_follows_the_sliders(at):
@@ -47,8 +51,8 @@ def test_probe_readout_follows_the_sliders(at):
     shown = metrics(at)
     # A > 0 column first: r·A = 0.75, clip(r)·A = 0.6, min = 0.6; then A < 0: -0.75, -0.6, min -0.75
     assert shown[:6] == [
-        ("r·A", "+0.750"), ("clip(r)·A", "+0.600"), ("L^CLIP = min", "+0.600"),
-        ("r·A", "-0.750"), ("clip(r)·A", "-0.600"), ("L^CLIP = min", "-0.750"),
+        ("r·Â", "+0.750"), ("clip(r)·Â", "+0.600"), ("L^CLIP = min", "+0.600"),
+        ("r·Â", "-0.750"), ("clip(r)·Â", "-0.600"), ("L^CLIP = min", "-0.750"),
     ]
     assert "clip binds" in at.warning[0].value and "gradient flows" in at.success[0].value
     at.slider(key="clip_probe").set_value(0.5).run()
