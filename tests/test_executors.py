@@ -192,3 +192,4 @@ def test_a_server_that_dies_leaves_no_actor_behind(ray_cluster, tmp_path):
     finally:
         proc.kill()
         proc.wait(30)
+
