@@ -1,4 +1,4 @@
-"""Training runs beside the app server: one spawned process per run, a server-wide cap.
+"""Training runs beside the app server: a spawned worker process per run (reused for the next run once one ends), a server-wide cap.
 
 Streamlit reruns a page's script on every interaction, so a training loop on the script thread
 would freeze the page. Each run is a process of its own (spawned, lower priority than the
@@ -341,7 +341,7 @@ class _WorkerProcess:
         self._reader.start()
 
     # What is said of a worker, for the run's row in the store and the page.
-    lost_state = "failed"  # a run whose worker died without its last record
+    lost_state = FAILED  # a run whose worker died without its last record
     placed = None  # (Ray: an Event set once the cluster has placed the worker; a process has its core)
 
     def describe(self) -> str:
@@ -749,6 +749,7 @@ class StoredRun:
 
     group = None
     waiting_for = None
+    waiting_for_cluster = False
     pid = None
     start_paused = False
     pace_s = 0.0

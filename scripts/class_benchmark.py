@@ -41,12 +41,10 @@ from ui.board import CurveReader, board_data, curves_chart, sweep_chart  # noqa:
 
 
 def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+    """The q-quantile with linear interpolation between order statistics (nan without values)."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
 class ClassRunStore(RunStore):

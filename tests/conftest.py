@@ -160,3 +160,18 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+def rerun_until(at, condition, what: str, timeout: float = 120):
+    """Rerun an AppTest every half second until ``condition(at)`` holds (no exception on the
+    way); fail naming ``what`` after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, at.exception
+        if condition(at):
+            return
+        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout} s"
+        time.sleep(0.5)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from ppo_core import PRESETS
+from test_runner import no_server_scheduler  # noqa: F401 - autouse: the server's scheduler is shut down first
 from runs.manager import FINISHED, MAX_PACE_S, PAUSED, RunScheduler, StoredRun, TrainingRun
 
 START_TIMEOUT_S = 180  # a spawned worker imports torch: slow on a busy machine
@@ -20,18 +21,6 @@ PACE_S = 0.5
 # A small cartpole run of UPDATES updates, on the preset's seed: each update takes milliseconds.
 SMALL_RUN = PRESETS["cartpole"].replace(num_envs=2, num_steps=64, num_minibatches=2, total_steps=UPDATES * 128).to_dict()
 WALL_CLOCK_KEYS = {"wall_s", "sps"}  # the only keys of a record that may differ between two runs of one seed
-
-
-@pytest.fixture(autouse=True)
-def no_server_scheduler():
-    """As in test_runner: the app's server-wide scheduler (made by AppTests earlier in the
-    session) is shut down first, so these runs have the cores."""
-    from runs import manager
-
-    with manager._scheduler_lock:
-        server, manager._scheduler = manager._scheduler, None
-    if server is not None:
-        server.shutdown()
 
 
 @pytest.fixture

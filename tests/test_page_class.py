@@ -7,11 +7,10 @@ The app's store is the temporary one conftest gives the pytest process (PPO_DATA
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
-from conftest import APP
+from conftest import APP, rerun_until as wait_until
 from ppo_core import PRESETS
 from runs.manager import TrainingRun, get_store
 from runs.store import RunStore, new_student_token
@@ -34,17 +33,6 @@ def app(query: dict | None = None, page: str = CLASS_PAGE):
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
-
-
-def wait_until(at, condition, what: str, timeout: float = TIMEOUT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if condition(at):
-            return
-        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout} s"
-        time.sleep(0.5)
 
 
 def page_text(at) -> str:

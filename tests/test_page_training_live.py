@@ -10,6 +10,7 @@ import pytest
 
 from conftest import named_datasets
 from ppo_core import PRESETS, surrogate_objective
+from test_page_training import at  # noqa: F401 - the page fixture, used by name
 from test_page_training import BATCH, runs, set_widget, shown, state, the_run, wait_until
 from ui.charts import CLIP_KEY, KL_KEY, RUN_COLORS, UNCLIPPED_KEY
 
@@ -17,13 +18,6 @@ PAGE = "lessons/training.py"
 CARTPOLE = PRESETS["cartpole"]
 
 
-@pytest.fixture
-def at(open_page):
-    app = open_page(PAGE)
-    assert not app.exception
-    yield app
-    for run in runs(app):  # leave no worker behind for the next test
-        run.stop()
 
 
 def charts(at) -> dict[str, tuple[dict, dict]]:

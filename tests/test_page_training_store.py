@@ -5,10 +5,9 @@ The app's store is the temporary one conftest gives the pytest process (PPO_DATA
 
 from __future__ import annotations
 
-import time
 
 
-from conftest import APP, chart_datasets
+from conftest import APP, rerun_until as wait_until, chart_datasets
 from ppo_core import PRESETS
 from runs.manager import get_scheduler
 from runs.store import is_student_token, new_student_token
@@ -27,17 +26,6 @@ def open_training(me: str | None):
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     return at
-
-
-def wait_until(at, condition, what: str, timeout: float = TIMEOUT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if condition(at):
-            return
-        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout} s"
-        time.sleep(0.5)
 
 
 def personal_link(at) -> str:

@@ -68,14 +68,18 @@ def test_a_run_started_on_one_replica_is_listed_and_opened_on_the_other(browser,
         store.create_assignment(new_class.class_id, "cartpole", {"clip_coef": []})
         store.join_class(new_class.join_code, "Ada", token=token)
 
-    def student_on(cookie: str):
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
+    def open_on(cookie: str, path: str, viewport=(1366, 768)):
+        """A browser of its own, routed by ``cookie`` to one replica, opened at ``path``."""
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         context.add_cookies([{"name": "ppo_replica", "value": cookie, "url": d.url}])
         page = context.new_page()
         page.set_default_timeout(90_000)
-        page.goto(f"{d.url}/training?me={token}")
+        page.goto(f"{d.url}{path}")
         wait_for_app(page)
         return context, page
+
+    def student_on(cookie: str):
+        return open_on(cookie, f"/training?me={token}")
 
     context_a, page_a = student_on(cookie_a)
     button(page_a, "train_start").click()
@@ -90,12 +94,7 @@ def test_a_run_started_on_one_replica_is_listed_and_opened_on_the_other(browser,
         assert row.class_id == new_class.class_id
 
     # The teacher's board, on the other replica, reads the shared store.
-    teacher = browser.new_context(viewport={"width": 1920, "height": 1080})
-    teacher.add_cookies([{"name": "ppo_replica", "value": cookie_b, "url": d.url}])
-    board = teacher.new_page()
-    board.set_default_timeout(90_000)
-    board.goto(f"{d.url}/board?class={new_class.class_id}&key={new_class.teacher_key}")
-    wait_for_app(board)
+    teacher, board = open_on(cookie_b, f"/board?class={new_class.class_id}&key={new_class.teacher_key}", (1920, 1080))
     board.wait_for_function(
         """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m => m.innerText.includes('Reached the target')
                  && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === '1')""", timeout=60_000)

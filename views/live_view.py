@@ -41,7 +41,7 @@ def pace_control(where=None) -> None:
 def state_text(run: TrainingRun, position: int | None) -> str:
     """The State metric: what the run does, or what it waits for."""
     waiting = run.waiting_for  # 'start', 'resume', 'step' or None
-    if getattr(run, "waiting_for_cluster", False):
+    if run.waiting_for_cluster:
         return "waiting for a CPU in the cluster"
     if waiting in ("resume", "step"):
         return "waiting for a free core to " + ("resume" if waiting == "resume" else "take one update")
