@@ -975,7 +975,7 @@ class RunScheduler:
                 else:
                     r._grant()
                 holders.add(r.id)
-            if self.executor == "local" and self._spare is None and not self._recycled and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
+            if self.executor == "local" and not self._stop.is_set() and self._spare is None and not self._recycled and len(holders) < self.max_running and now - self._last_launch >= self.respare_after:
                 self._spare = _WorkerProcess()  # (on Ray a spare actor would hold a cluster CPU for nobody)
 
     def _new_worker(self) -> _WorkerProcess:
@@ -987,10 +987,11 @@ class RunScheduler:
 
     def _recycle(self, worker: _WorkerProcess) -> bool:
         """Keep a worker whose run has ended for the next run (False: enough are kept already)."""
-        if self.executor != "local" or self._stop.is_set():
+        if self.executor != "local":
             return False
         with self._recycled_lock:
-            if len(self._recycled) >= self.max_running:
+            # (checked under the lock that shutdown sets it under: no worker is kept past it)
+            if self._stop.is_set() or len(self._recycled) >= self.max_running:
                 return False
             self._recycled.append(worker)
             return True
@@ -1125,7 +1126,8 @@ class RunScheduler:
         self.tick()
 
     def shutdown(self) -> None:
-        self._stop.set()
+        with self._recycled_lock:  # from here on a run that ends lets its worker go
+            self._stop.set()
         with self._lock:
             idle = self._idle_workers()
         for worker in idle:
