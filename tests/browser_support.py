@@ -249,6 +249,26 @@ def metric(page, label: str):
     return page.locator('[data-testid="stMetric"]').filter(has=label_el).locator('[data-testid="stMetricValue"]')
 
 
+def open_page(browser, url: str, viewport: tuple[int, int] = (1366, 768), timeout_ms: int = 60_000):
+    """A browser context of its own (a person's), with one page opened at ``url`` once the app
+    has run: (context, page)."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    wait_for_app(page)
+    return context, page
+
+
+def page_text(page, limit: int = 1500) -> str:
+    """The main area's visible text, and any exception Streamlit shows, for a failure message."""
+    try:
+        text = page.locator('[data-testid="stMain"]').inner_text(timeout=5_000)
+    except Exception:  # noqa: BLE001 - the page is gone or busy: say so rather than fail again
+        return "(the page could not be read)"
+    return " | ".join(line for line in text.splitlines() if line.strip())[:limit]
+
+
 def metric_text(page, label: str, timeout_ms: int = 2_000) -> str | None:
     """The metric's shown value, or None if it is not on the page (it is redrawn every second)."""
     loc = metric(page, label)

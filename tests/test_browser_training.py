@@ -29,7 +29,7 @@ import time
 import pytest
 
 from browser_support import (
-    StreamlitServer, alive, busy, button, cpu_seconds, metric_text, number,
+    StreamlitServer, alive, busy, button, cpu_seconds, metric_text, number, page_text,
     wait_for_app, wait_for_idle_workers, worker_pids,
 )
 from ppo_core import PRESETS
@@ -81,7 +81,8 @@ def wait_for_state(page, text: str, timeout_s: float = STATE_TIMEOUT_S) -> None:
             arg=text, timeout=timeout_s * 1000,
         )
     except Exception:  # noqa: BLE001 - playwright's TimeoutError
-        pytest.fail(f"State did not read '{text}' within {timeout_s} s; it reads {metric_text(page, 'State')!r}")
+        pytest.fail(f"State did not read '{text}' within {timeout_s} s; it reads {metric_text(page, 'State')!r}; "
+                    f"the page reads: {page_text(page)}")
 
 
 def wait_idle_or_gone(pids: list[int], timeout: float) -> list[int]:
