@@ -13,6 +13,7 @@ from runs.manager import MAX_RUNS_PER_STUDENT
 from test_page_training import at  # noqa: F401 - the page fixture, used by name
 from test_page_training import BATCH, disabled, runs, set_widget, wait_until
 from ui.spread import seed_spread
+from views.live_view import SPREAD_MIN_SEEDS
 
 PAGE = "lessons/training.py"
 CARTPOLE = PRESETS["cartpole"]
@@ -38,7 +39,7 @@ def test_a_spread_of_three_trains_seeds_s_to_s_plus_2_and_draws_their_median_and
     wait_until(at, lambda a: all(r.state == "finished" for r in runs(a)), "the three seeds to finish", timeout=300)
     data = spread_chart(at)
     band = data["spread"]
-    expected = seed_spread([r.records for r in started])  # none reached the target in 3 updates: none held
+    expected = seed_spread([r.records for r in started], min_seeds=SPREAD_MIN_SEEDS)  # none reached the target in 3 updates: none held
     assert list(band["global_step"]) == [BATCH * (i + 1) for i in range(3)][-len(band):]
     for column in ("median", "min", "max", "seeds"):
         assert list(band[column]) == pytest.approx(list(expected[column])), column
@@ -90,7 +91,7 @@ def test_a_comparison_on_two_seeds_draws_one_median_and_band_per_variant(at):
     assert list(dict.fromkeys(data["spread"]["run"])) == names
     for name, objective in zip(names, ("clip", "none")):
         seeds = [r for r in runs(at) if r.config["objective"] == objective]
-        expected = seed_spread([r.records for r in seeds])
+        expected = seed_spread([r.records for r in seeds], min_seeds=SPREAD_MIN_SEEDS)
         mine = data["spread"][data["spread"]["run"] == name]
         assert list(mine["min"]) == pytest.approx(list(expected["min"])) and list(mine["max"]) == pytest.approx(list(expected["max"]))
     # the diagnostics are the first seed's of each variant, named by variant and seed

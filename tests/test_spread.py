@@ -87,6 +87,11 @@ def test_uneven_lengths_cover_each_step_with_the_seeds_that_reached_it():
     assert spread["max"].tolist() == [2.0, 6.0, 8.0, 12.0]
 
 
+def test_steps_a_single_seed_covers_can_be_left_out():
+    spread = seed_spread([curve((100, 1.0), (200, 2.0), (300, 9.0)), curve((100, 3.0), (200, 4.0))], min_seeds=2)
+    assert spread["global_step"].tolist() == [100, 200] and spread["median"].tolist() == [2.0, 3.0]
+
+
 def test_a_seed_that_stopped_at_the_target_holds_its_last_value():
     spread = seed_spread([curve((100, 480.0)), curve((100, 200.0), (200, 300.0), (300, 400.0))], held=[True, False])
     assert spread["seeds"].tolist() == [2, 2, 2]

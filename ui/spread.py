@@ -79,7 +79,7 @@ COLUMNS = ["global_step", "median", "min", "max", "seeds"]
 
 
 def seed_spread(records_per_seed: Sequence[Sequence[dict]], held: Sequence[bool] | None = None,
-                metric: str = "episode_return_mean") -> pd.DataFrame:
+                metric: str = "episode_return_mean", min_seeds: int = 1) -> pd.DataFrame:
     """The median, lowest and highest of ``metric`` over the seeds at each environment step.
 
     ``records_per_seed[i]`` is seed i's records (``global_step`` and ``metric``; a ``None``
@@ -88,7 +88,9 @@ def seed_spread(records_per_seed: Sequence[Sequence[dict]], held: Sequence[bool]
     with its latest value at or before it. A seed covers only the steps it has reached — a seed
     still training or still queued is left out beyond its last record — except where
     ``held[i]`` is true (it stopped at the target: its last value stands for the rest, since
-    the run ended there for having learned). ``seeds`` says how many seeds each row covers.
+    the run ended there for having learned). ``seeds`` says how many seeds each row covers;
+    rows covering fewer than ``min_seeds`` are left out (the page passes 2: where one seed is
+    ahead of the others, a "median" would be that seed alone, which its own curve already shows).
     """
     held = list(held) if held is not None else [False] * len(records_per_seed)
     columns = {}
@@ -104,6 +106,7 @@ def seed_spread(records_per_seed: Sequence[Sequence[dict]], held: Sequence[bool]
         wide[i] = wide[i].ffill()  # never fills before a seed's first value
         if not held[i]:
             wide.loc[wide.index > last, i] = float("nan")
+    wide = wide[wide.count(axis=1) >= min_seeds]
     return pd.DataFrame({
         "global_step": wide.index.astype(int),
         "median": wide.median(axis=1).to_numpy(),

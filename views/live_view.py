@@ -123,6 +123,7 @@ def chart_names(run: TrainingRun, same_env: list) -> dict[str, str]:
 
 
 DIAGNOSTICS_PER_ROW = 3
+SPREAD_MIN_SEEDS = 2  # a median and band need two seeds: where one is ahead, only its own thin line goes on
 
 
 def spread_curves(plan: SpreadPlan, members: list, target: float) -> None:
@@ -132,7 +133,7 @@ def spread_curves(plan: SpreadPlan, members: list, target: float) -> None:
     tables, seed_rows = [], []
     for name, seeds in zip(plan.names, by_variant):
         # A seed that stopped at the target holds its last value (ui.spread.seed_spread).
-        table = seed_spread([r.records for r in seeds], [r.state == FINISHED and r.reached_target for r in seeds])
+        table = seed_spread([r.records for r in seeds], [r.state == FINISHED and r.reached_target for r in seeds], min_seeds=SPREAD_MIN_SEEDS)
         tables.append(table.assign(run=name))
         for r in seeds:
             frame = metrics_frame(r.records, name)
@@ -148,8 +149,8 @@ def spread_curves(plan: SpreadPlan, members: list, target: float) -> None:
         f"The thick line is the median of the {n} seeds' mean returns at each step ({plan.seeds[0]} to {plan.seeds[-1]}), "
         "the shaded band runs from the lowest seed to the highest, and each thin line is one seed. A seed counts "
         "at the steps it has reached (one still queued or training covers fewer), and one that stopped at the "
-        f"target holds its last value after it; at the right end the band covers {at_end} seeds (the tooltip "
-        "gives each point's count)."
+        f"target holds its last value after it; where a single seed is ahead of the rest, only its thin line goes on. "
+        f"At the right end the band covers {at_end} seeds (the tooltip gives each point's count)."
     )
 
 
