@@ -597,6 +597,17 @@ def _set_color_scale(node, scale: dict) -> None:
             _set_color_scale(child, scale)
 
 
+def _with_target_rule(layers: list, height: int, with_target: bool) -> dict:
+    """The layers, with the preset's target (dataset ``target``) as a dashed rule if asked, as a spec."""
+    if with_target:
+        layers.append(
+            alt.Chart(alt.Data(name="target"))
+            .mark_rule(strokeDash=[6, 4], color="#d62728")
+            .encode(y=alt.Y("target:Q"), tooltip=[alt.Tooltip("target:Q", title="target")])
+        )
+    return alt.layer(*layers).properties(height=height).to_dict()
+
+
 @functools.lru_cache(maxsize=8)
 def _return_curves_template(height: int, with_target: bool) -> dict:
     line = (
@@ -610,13 +621,7 @@ def _return_curves_template(height: int, with_target: bool) -> dict:
         )
     )
     layers = [line]
-    if with_target:
-        layers.append(
-            alt.Chart(alt.Data(name="target"))
-            .mark_rule(strokeDash=[6, 4], color="#d62728")
-            .encode(y=alt.Y("target:Q"), tooltip=[alt.Tooltip("target:Q", title="target")])
-        )
-    return alt.layer(*layers).properties(height=height).to_dict()
+    return _with_target_rule(layers, height, with_target)
 
 
 def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, runs=None, height: int = 220) -> dict:
@@ -710,13 +715,7 @@ def _seed_spread_template(height: int, with_target: bool) -> dict:
                          alt.Tooltip("min:Q", format=".1f"), alt.Tooltip("max:Q", format=".1f"), alt.Tooltip("seeds:Q", title="seeds covered")])
     )
     layers = [band, seeds, median]
-    if with_target:
-        layers.append(
-            alt.Chart(alt.Data(name="target"))
-            .mark_rule(strokeDash=[6, 4], color="#d62728")
-            .encode(y=alt.Y("target:Q"), tooltip=[alt.Tooltip("target:Q", title="target")])
-        )
-    return alt.layer(*layers).properties(height=height).to_dict()
+    return _with_target_rule(layers, height, with_target)
 
 
 def seed_spread_chart(spread: pd.DataFrame, seeds: pd.DataFrame, target: float | None = None, *, runs=None, height: int = 220) -> dict:
