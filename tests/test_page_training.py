@@ -134,7 +134,7 @@ def test_before_any_run_only_start_and_step_are_enabled(at):
     assert "State" not in shown(at)
     assert disabled(at) == {
         "train_start": False, "train_pause": True, "train_step": False, "train_resume": True,
-        "train_stop": True, "train_reset": True, "train_play": True, "train_compare": False,
+        "train_stop": True, "train_reset": True, "train_play": True, "train_compare": False, "train_spread": False,
     }
     assert widget_values(at, "cartpole") == {
         "clip_coef": CARTPOLE.clip_coef, "objective": CARTPOLE.objective, "learning_rate": CARTPOLE.learning_rate,

@@ -597,6 +597,17 @@ def _set_color_scale(node, scale: dict) -> None:
             _set_color_scale(child, scale)
 
 
+def _with_target_rule(layers: list, height: int, with_target: bool) -> dict:
+    """The layers, with the preset's target (dataset ``target``) as a dashed rule if asked, as a spec."""
+    if with_target:
+        layers.append(
+            alt.Chart(alt.Data(name="target"))
+            .mark_rule(strokeDash=[6, 4], color="#d62728")
+            .encode(y=alt.Y("target:Q"), tooltip=[alt.Tooltip("target:Q", title="target")])
+        )
+    return alt.layer(*layers).properties(height=height).to_dict()
+
+
 @functools.lru_cache(maxsize=8)
 def _return_curves_template(height: int, with_target: bool) -> dict:
     line = (
@@ -610,13 +621,7 @@ def _return_curves_template(height: int, with_target: bool) -> dict:
         )
     )
     layers = [line]
-    if with_target:
-        layers.append(
-            alt.Chart(alt.Data(name="target"))
-            .mark_rule(strokeDash=[6, 4], color="#d62728")
-            .encode(y=alt.Y("target:Q"), tooltip=[alt.Tooltip("target:Q", title="target")])
-        )
-    return alt.layer(*layers).properties(height=height).to_dict()
+    return _with_target_rule(layers, height, with_target)
 
 
 def return_curves_chart(returns: pd.DataFrame, target: float | None = None, *, runs=None, height: int = 220) -> dict:
@@ -683,4 +688,48 @@ def diagnostic_panel_chart(long: pd.DataFrame, metric: str, *, runs=None, height
     rows = long[long["metric"] == metric][["global_step", "value", "run"]].reset_index(drop=True)
     spec = _fill(_diagnostic_panel_template(height), {"diagnostic": rows}, title=metric, autosize=FIT_WIDTH)
     _set_color_scale(spec, run_color_scale(rows["run"] if runs is None else runs))
+    return spec
+
+
+@functools.lru_cache(maxsize=8)
+def _seed_spread_template(height: int, with_target: bool) -> dict:
+    x = alt.X("global_step:Q", title="environment steps")
+    color = alt.Color("run:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=420))
+    band = (
+        alt.Chart(alt.Data(name="spread"))
+        .mark_area(opacity=0.22)
+        .encode(x=x, y=alt.Y("min:Q", title="mean return of the last 20 episodes"), y2=alt.Y2("max:Q"), color=color)
+    )
+    seeds = (  # each seed thin and faint: the band's edges are seeds, and a student can follow one
+        alt.Chart(alt.Data(name="seeds"))
+        .mark_line(strokeWidth=1, opacity=0.35)
+        .encode(x=x, y=alt.Y("episode_return_mean:Q"), color=alt.Color("run:N", legend=None), detail=alt.Detail("seed:N"),
+                tooltip=[alt.Tooltip("run:N"), alt.Tooltip("seed:N"), alt.Tooltip("global_step:Q", format=","),
+                         alt.Tooltip("episode_return_mean:Q", format=".1f")])
+    )
+    median = (
+        alt.Chart(alt.Data(name="spread"))
+        .mark_line(strokeWidth=3)
+        .encode(x=x, y=alt.Y("median:Q"), color=color,
+                tooltip=[alt.Tooltip("run:N"), alt.Tooltip("global_step:Q", format=","), alt.Tooltip("median:Q", format=".1f"),
+                         alt.Tooltip("min:Q", format=".1f"), alt.Tooltip("max:Q", format=".1f"), alt.Tooltip("seeds:Q", title="seeds covered")])
+    )
+    layers = [band, seeds, median]
+    return _with_target_rule(layers, height, with_target)
+
+
+def seed_spread_chart(spread: pd.DataFrame, seeds: pd.DataFrame, target: float | None = None, *, runs=None, height: int = 220) -> dict:
+    """A seed spread: per variant (column ``run``) the median return as a thick line over the
+    band from the lowest to the highest seed (``spread``: ``global_step``, ``median``, ``min``,
+    ``max``, ``seeds``, ``run``, as :func:`ui.spread.seed_spread` gives them per variant), each
+    seed's own curve thin beneath (``seeds``: ``global_step``, ``episode_return_mean``, ``run``,
+    ``seed``), and the target as a dashed rule; colours as :func:`return_curves_chart`'s."""
+    datasets = {
+        "spread": spread[["global_step", "median", "min", "max", "seeds", "run"]].reset_index(drop=True),
+        "seeds": seeds[["global_step", "episode_return_mean", "run", "seed"]].dropna().reset_index(drop=True),
+    }
+    if target is not None:
+        datasets["target"] = pd.DataFrame({"target": [float(target)]})
+    spec = _fill(_seed_spread_template(height, target is not None), datasets, autosize=FIT_WIDTH)
+    _set_color_scale(spec, run_color_scale(spread["run"] if runs is None else runs))
     return spec

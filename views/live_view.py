@@ -5,7 +5,9 @@ both have the same attributes, so both are drawn here the one way. A fragment wi
 while a run is active: each tick polls the session's runs (the heartbeat), reruns the whole page
 when a run changes state (so the buttons follow), and draws the state, the metrics, the return
 curves, the diagnostics, the latest batch on the objective each run trains and the downloads;
-a comparison's runs are on every chart, each in its colour, named by what differs.
+a comparison's runs are on every chart, each in its colour, named by what differs. A seed
+spread's return chart is its median and min–max band per variant (ui.spread), its other charts
+the first seed's of each variant.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import streamlit as st
 from ppo_core import PRESETS, PPOConfig
 from ppo_core.diagnostics import collapse_warning
 from runs.manager import DIVERGED, FAILED, FINISHED, INTERRUPTED, PAUSED, QUEUED, RUNNING, STOPPED, TrainingRun, get_scheduler
-from ui.charts import batch_objective_charts, diagnostic_panel_chart, return_curves_chart
+from ui.charts import batch_objective_charts, diagnostic_panel_chart, return_curves_chart, seed_spread_chart
 from ui.compare import comparison_reading, variant_labels
 from ui.report import diagnostics_frame, metrics_frame, update_beta
+from ui.spread import SpreadPlan, seed_spread, spread_reading
 from views import exports
-from views.run_controls import PACE_KEY, current, group, on_pace, runs
+from views.run_controls import PACE_KEY, current, feed_spread, group, on_pace, runs, spread_of
 from views.widgets import show_chart
 
 REDRAW_EVERY_S = 1.0
@@ -104,16 +107,68 @@ def comparison(run: TrainingRun, target: float, names: dict[str, str]) -> None:
 
 def chart_names(run: TrainingRun, same_env: list) -> dict[str, str]:
     """Each run's name on the charts, by id: a comparison's runs by what differs between them
-    ("clipped, ε = 0.2", "no clipping"), every other run of the session by its label."""
+    ("clipped, ε = 0.2", "no clipping"), a spread's by their variant and seed ("no clipping ·
+    seed 3"; "seed 3" for a spread of one variant), every other run of the session by its label."""
     names = {r.id: r.label for r in same_env}
     members = group(run)
-    if len(members) > 1:
+    plan = spread_of(run)
+    if plan is not None:
+        for r in members:
+            variant = plan.names[plan.variant_of(r.id)] if len(plan.names) > 1 else ""
+            names[r.id] = f"{variant} · seed {r.config['seed']}" if variant else f"seed {r.config['seed']}"
+    elif len(members) > 1:
         labels = variant_labels([PPOConfig.from_dict(r.config) for r in members])
         names.update({r.id: name for r, name in zip(members, labels)})
     return names
 
 
 DIAGNOSTICS_PER_ROW = 3
+SPREAD_MIN_SEEDS = 2  # a median and band need two seeds: where one is ahead, only its own thin line goes on
+
+
+def spread_curves(plan: SpreadPlan, members: list, target: float) -> None:
+    """The spread's return chart: per variant the median over its seeds and the min–max band,
+    each seed thin beneath, and a caption saying how many seeds the curve covers."""
+    by_variant = [[r for r in members if plan.variant_of(r.id) == v] for v in range(len(plan.names))]
+    tables, seed_rows = [], []
+    for name, seeds in zip(plan.names, by_variant):
+        # A seed that stopped at the target holds its last value (ui.spread.seed_spread).
+        table = seed_spread([r.records for r in seeds], [r.state == FINISHED and r.reached_target for r in seeds], min_seeds=SPREAD_MIN_SEEDS)
+        tables.append(table.assign(run=name))
+        for r in seeds:
+            frame = metrics_frame(r.records, name)
+            if len(frame):
+                seed_rows.append(frame[["global_step", "episode_return_mean", "run"]].assign(seed=r.config["seed"]))
+    spread = pd.concat(tables, ignore_index=True)
+    seeds_frame = pd.concat(seed_rows, ignore_index=True) if seed_rows else pd.DataFrame(columns=["global_step", "episode_return_mean", "run", "seed"])
+    show_chart(seed_spread_chart(spread, seeds_frame, target, runs=plan.names))
+    n = len(plan.seeds)
+    covered = [int(t["seeds"].iloc[-1]) if len(t) else 0 for t in tables]
+    at_end = ", ".join(f"{c} of {n}" + (f" for {name}" if len(plan.names) > 1 else "") for c, name in zip(covered, plan.names))
+    st.caption(
+        f"The thick line is the median of the {n} seeds' mean returns at each step ({plan.seeds[0]} to {plan.seeds[-1]}), "
+        "the shaded band runs from the lowest seed to the highest, and each thin line is one seed. A seed counts "
+        "at the steps it has reached (one still queued or training covers fewer), and one that stopped at the "
+        f"target holds its last value after it; where a single seed is ahead of the rest, only its thin line goes on. "
+        f"At the right end the band covers {at_end} seeds (the tooltip gives each point's count)."
+    )
+
+
+def spread_status(plan: SpreadPlan, members: list) -> None:
+    """How many of the spread's runs have ended, train, wait; and why they go a few at a time."""
+    total = len(plan.order)
+    ended = sum(not r.active for r in members)
+    training = sum(r.state == RUNNING for r in members)
+    waiting = sum(r.active and r.state != RUNNING for r in members)
+    sched = get_scheduler()
+    st.progress(ended / total, text=f"{ended} of {total} runs of the spread ended")
+    left = f", {plan.pending} not queued yet" if plan.pending else ""
+    stopped = " (stopped: the rest are not started)" if plan.cancelled and len(plan.run_ids) < total else ""
+    st.caption(
+        f"{training} training, {waiting} queued or paused{left}{stopped}. The server trains {sched.max_running:g} runs "
+        f"at a time for the whole class and each student may have {sched.max_runs_per_student} queued, running or paused: "
+        "the next seed is queued as one ends."
+    )
 
 
 def curves(run: TrainingRun, target: float, same_env: list, names: dict[str, str]) -> dict:
@@ -222,9 +277,12 @@ def _live() -> None:
         st.info("Choose a preset and press **Start** (or **Step one update** to go one update at a time).")
         return
     members = group(run)
+    plan = spread_of(run)
     before = [r.state for r in members]
     for r in members:
         r.poll()
+    if plan is not None and feed_spread(plan):  # a seed ended: the next takes its place in the queue
+        members = group(run)
     if any(r.state != b for r, b in zip(members, before)):
         st.rerun()  # a run started, got its core, or ended: redraw the whole page so the buttons follow
     target = PRESETS[run.preset].target_return
@@ -244,15 +302,30 @@ def _live() -> None:
         st.progress(min(last.get("global_step", 0) / budget, 1.0), text=f"{last.get('global_step', 0):,} of {budget:,} steps")
         if position is not None:
             queue_note(run, position)
-    same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records]
+        if plan is not None:
+            spread_status(plan, members)
+    # Another spread's seeds stay off this run's chart (they are drawn as their spread).
+    same_env = [r for r in runs() if r.config["env_id"] == run.config["env_id"] and r.records
+                and (r in members or spread_of(r) is None)]
     names = chart_names(run, same_env)
     with curve:
-        frames = curves(run, target, same_env, names) if same_env else {}
+        if plan is not None:
+            spread_curves(plan, members, target)
+            frames = {r.id: metrics_frame(r.records, names[r.id]) for r in members if r.records}
+        else:
+            frames = curves(run, target, same_env, names) if same_env else {}
     outcome(run)  # under the curve, which stays on the first screen (the State metric says it ended)
-    if len(members) > 1:
+    shown = members
+    if plan is not None:
+        by_variant = [[r for r in members if plan.variant_of(r.id) == v] for v in range(len(plan.names))]
+        st.markdown(spread_reading(plan.names, [[r.records for r in seeds] for seeds in by_variant], target))
+        shown = [seeds[0] for seeds in by_variant if seeds]  # each variant's first seed, on the charts below
+        st.caption(f"The metrics above, the diagnostics and the latest batch below are seed {plan.seeds[0]}'s"
+                   + (" of each variant." if len(plan.names) > 1 else "."))
+    elif len(members) > 1:
         comparison(run, target, names)
-    diagnostics(members, frames, names, [names[r.id] for r in same_env])
-    latest_batches(members, names)
+    diagnostics(shown, frames, names, [names[r.id] for r in (shown if plan is not None else same_env)])
+    latest_batches(shown, names)
     exports.downloads(run, members)
 
 

@@ -1,7 +1,9 @@
 """The training page's runs in this session, and the buttons that start and steer them.
 
 The buttons' callbacks run before the script, so the buttons drawn after them are current.
-A comparison's runs share a group: every button acts on all of them.
+A comparison's runs share a group: every button acts on all of them. So do a seed spread's
+(the same settings, or each variant of a comparison, on N seeds): the page queues its seeds as
+the per-student cap leaves room (ui.spread.SpreadPlan), and Stop drops the ones not queued yet.
 
 Every run is the student's (their personal token, views.session.student_token) and kept in the
 run store: "Your runs" lists them from the store, and opening one puts it beside this
@@ -18,13 +20,15 @@ import streamlit as st
 
 from ppo_core import PRESETS, PPOConfig
 from runs.manager import PAUSED, QUEUED, RUNNING, StoredRun, TooManyRuns, TrainingRun, get_scheduler, open_run
-from ui.compare import COMPARISONS, comparison_configs
+from ui.compare import COMPARISONS, comparison_configs, variant_labels
+from ui.spread import DEFAULT_SEEDS, MAX_SEEDS, MIN_SEEDS, SpreadPlan, check_seeds, feed_order, spread_configs
 from views import session, training_controls
 
 FIRST_RECORD_WAIT_S = 1.0
 REFUSED_KEY = "train_refused"  # why the last Start was refused (the per-student cap), shown once
 STEP_NOTE_KEY = "train_step_note"  # why the last Step did nothing (the run had ended), shown once
 PACE_KEY = "train_pace"  # seconds between updates (0: full speed): views.live_view.pace_control draws it
+SPREADS_KEY = "train_spreads"  # group id -> ui.spread.SpreadPlan, for each seed spread of this session
 
 
 def runs() -> list[TrainingRun | StoredRun]:
@@ -46,6 +50,11 @@ def shown_with(run: TrainingRun | None) -> list[TrainingRun]:
     if run is None:
         return []
     return [r for r in runs() if r.group == run.group] if run.group else [run]
+
+
+def spread_of(run) -> SpreadPlan | None:
+    """The seed spread the run belongs to, if it is one's."""
+    return st.session_state.get(SPREADS_KEY, {}).get(run.group) if run is not None and run.group else None
 
 
 def mine(run) -> bool:
@@ -127,6 +136,34 @@ def on_compare(configs: list[PPOConfig], preset: str, kind: str) -> None:
     st.session_state["train_current"] = started[0].id
 
 
+def on_spread(variants: list[list[PPOConfig]], names: list[str], preset: str) -> None:
+    """Train each variant (one, or a comparison's) on the same N seeds: queue as many of the
+    runs as the per-student cap leaves room for; :func:`feed_spread` queues the rest later."""
+    if not room_for(1):
+        return
+    group_id = f"spr{len(runs()) + 1}"
+    plan = SpreadPlan(group_id, names, [c.seed for c in variants[0]], feed_order(variants), preset)
+    st.session_state.setdefault(SPREADS_KEY, {})[group_id] = plan
+    feed_spread(plan)
+    if plan.run_ids:
+        st.session_state["train_current"] = plan.run_ids[0]
+
+
+def feed_spread(plan: SpreadPlan) -> int:
+    """Queue the spread's next seeds, as many as the student's cap leaves room for (the live
+    view calls this on every tick, after polling: a seed that ended frees its place). Returns
+    how many were queued."""
+    queued = 0
+    for _, cfg in plan.take(get_scheduler().runs_left(session.student_token())):
+        try:
+            run = new_run(cfg, plan.preset, group=plan.group)
+        except TooManyRuns:  # another tab took the room meanwhile: the next tick tries again
+            break
+        plan.run_ids.append(run.id)
+        queued += 1
+    return queued
+
+
 def on_command(command: str) -> None:
     for r in group(current()):
         if r.active:
@@ -163,6 +200,9 @@ def on_pace() -> None:
 
 
 def on_stop() -> None:
+    plan = spread_of(current())
+    if plan is not None:
+        plan.cancelled = True  # the seeds not queued yet are not started
     for r in group(current()):
         if r.active:
             r.stop()
@@ -175,6 +215,10 @@ def on_reset(preset: str) -> None:
             r.stop()
     if gone:
         st.session_state["train_runs"] = [r for r in runs() if r not in gone]
+    plan = spread_of(current())
+    if plan is not None:
+        plan.cancelled = True
+        del st.session_state[SPREADS_KEY][plan.group]
     st.session_state.pop("train_current", None)
     st.session_state.pop("train_animation", None)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"train_{preset}_")]:
@@ -234,9 +278,11 @@ def your_runs() -> None:
 
 
 def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None):
-    """The comparison's choice and its reading; returns (configs or None, kind, the column for
-    its button), the button being drawn with the others once the runs' states are known."""
-    with st.expander("Compare: the same preset and seed with one thing changed", expanded=False):
+    """The comparison's and the seed spread's choices and their reading; returns what
+    :func:`buttons` needs to draw their buttons with the others once the runs' states are known:
+    (configs or None, kind, the comparison's column, the spread's on_spread arguments or None,
+    the spread's column, whether the comparison runs on N seeds, and its on_spread arguments or None)."""
+    with st.expander("Compare, or spread over seeds: one thing changed, or the same settings on N seeds", expanded=False):
         k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
         kind = k1.selectbox("Compare", list(COMPARISONS), format_func=COMPARISONS.get, key="train_compare_kind")
         second_lr = None
@@ -256,7 +302,41 @@ def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None):
         )
         if compare_error and cfg is not None:
             st.error(f"Can't compare — {compare_error}")
-    return configs, kind, k3
+        spread, compare_spread, on_seeds, spread_column = _spread_row(cfg, configs)
+    return configs, kind, k3, spread, spread_column, on_seeds, compare_spread
+
+
+def _spread_row(cfg: PPOConfig | None, compare_configs: list[PPOConfig] | None):
+    """The seed spread's row of the panel: N, whether the comparison runs on N seeds, and the
+    on_spread arguments of each (None where the settings or N are not valid)."""
+    s1, s2, s3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    n = s1.number_input(
+        f"Seeds (N, {MIN_SEEDS}–{MAX_SEEDS})", value=DEFAULT_SEEDS, step=1, key="train_spread_n",
+        help="The seed spread trains on the seeds s, s + 1, …, s + N − 1 (s: the seed set above).",
+    )
+    on_seeds = s2.toggle(f"Compare on {n} seeds", key="train_compare_spread",
+                         help="Start comparison trains each variant on the same N seeds: one median and band per variant.")
+    spread = compare_spread = None
+    spread_error = None
+    if cfg is not None:
+        try:
+            spread = ([spread_configs(cfg, n)], [f"seeds {cfg.seed}–{cfg.seed + check_seeds(n) - 1}"])
+            if compare_configs is not None:
+                compare_spread = ([spread_configs(c, n) for c in compare_configs], variant_labels(compare_configs))
+        except ValueError as exc:
+            spread_error = str(exc)
+    sched = get_scheduler()
+    st.caption(
+        "A seed spread trains these settings on N seeds and draws the median return with the band from "
+        "the lowest to the highest seed: one run can be lucky, and the band shows what it hides. "
+        f"This server trains {sched.max_running:g} runs at a time for the whole class, and each student may "
+        f"have {sched.max_runs_per_student} runs queued, running or paused at once: the page queues the next "
+        "seed as one ends (while the page is open), so a spread takes about N ÷ "
+        f"{min(sched.max_running, sched.max_runs_per_student):g} times one run."
+    )
+    if spread_error and cfg is not None:
+        st.error(f"Can't start a seed spread — {spread_error}")
+    return spread, compare_spread, on_seeds, s3
 
 
 def buttons(cfg: PPOConfig | None, preset: str, compare: tuple) -> bool:
@@ -264,14 +344,21 @@ def buttons(cfg: PPOConfig | None, preset: str, compare: tuple) -> bool:
     acts; returns whether a run of the current group is active (the live view's timer runs)."""
     run = current()
     runs_now = group(run)
-    active = any(r.active for r in runs_now)
+    plan = spread_of(run)
+    active = any(r.active for r in runs_now) or (plan is not None and plan.pending > 0)
     paused_now = [r for r in runs_now if r.state == PAUSED]
-    if compare is not None:  # None: no comparisons here (a class's assignment)
-        compare_configs, kind, compare_column = compare
-        compare_column.button(
-            "Start comparison", disabled=compare_configs is None or active, on_click=on_compare, args=(compare_configs, preset, kind),
-            key="train_compare", width="stretch",
-        )
+    if compare is not None:  # None: no comparisons nor spreads here (a class's assignment)
+        compare_configs, kind, compare_column, spread, spread_column, on_seeds, compare_spread = compare
+        if on_seeds:
+            compare_column.button("Start comparison", disabled=compare_spread is None or active, on_click=on_spread,
+                                  args=(*(compare_spread or ([], [])), preset), key="train_compare", width="stretch")
+        else:
+            compare_column.button(
+                "Start comparison", disabled=compare_configs is None or active, on_click=on_compare, args=(compare_configs, preset, kind),
+                key="train_compare", width="stretch",
+            )
+        spread_column.button("Start seed spread", disabled=spread is None or active, on_click=on_spread,
+                             args=(*(spread or ([], [])), preset), key="train_spread", width="stretch")
     b = st.columns(6)
     b[0].button("Start", type="primary", disabled=cfg is None or active, on_click=on_start, args=(cfg, preset), key="train_start", width="stretch")
     b[1].button("Pause", disabled=not any(r.state == RUNNING for r in runs_now), on_click=on_command, args=("pause",), key="train_pause", width="stretch")
