@@ -298,7 +298,7 @@ def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None):
         st.caption(
             "Starts one run per variant with every other setting as above (seed included), so the "
             "curves part only where the change matters. The runs share the server's cores with the "
-            "class: a third run may wait in the queue."
+            "class: runs beyond the free cores wait in the queue, and the page shows their place."
         )
         if compare_error and cfg is not None:
             st.error(f"Can't compare — {compare_error}")
