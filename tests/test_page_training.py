@@ -244,6 +244,14 @@ def test_stop_ends_every_run_of_a_comparison(at):
     at.button(key="train_stop").click().run()
     assert {r.state for r in runs(at)} == {"stopped"}
     assert all(r.pid is None for r in runs(at))
+    # After Reset the next comparison is a group of its own: its id is never an earlier one's
+    # (numbered by the runs' count it was "cmp1" again, which a seed spread's plan would inherit).
+    first_group = runs(at)[0].group
+    at.button(key="train_reset").click().run()
+    at.button(key="train_compare").click().run()
+    wait_until(at, lambda a: len(runs(a)) == 2, "the second comparison to start")
+    assert {r.group for r in runs(at)} != {first_group} and len({r.group for r in runs(at)}) == 1
+    at.button(key="train_stop").click().run()
 
 
 def test_step_without_a_run_starts_one_paused_after_one_update(at):

@@ -12,6 +12,7 @@ in the order of :func:`feed_order` and draws :func:`seed_spread`'s table with
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -123,11 +124,11 @@ def spread_reading(names: Sequence[str], records: Sequence[Sequence[Sequence[dic
     parts = []
     for name, seeds in zip(names, records):
         outcomes = [run_outcome(recs, target) for recs in seeds]
-        reached = sorted(o["steps_to_target"] for o in outcomes if o["steps_to_target"] is not None)
+        reached = [o["steps_to_target"] for o in outcomes if o["steps_to_target"] is not None]
         finals = pd.Series([o["final_return"] for o in outcomes if o["final_return"] is not None], dtype=float)
         where = f"{len(reached)} of {len(seeds)} seeds reached {target:g}"
         if reached:
-            where += f" (median {pd.Series(reached).median():,.0f} steps)"
+            where += f" (median {statistics.median(reached):,.0f} steps)"
         final = (f"final return median {finals.median():.0f} (lowest {finals.min():.0f}, highest {finals.max():.0f})"
                  if len(finals) else "no episode finished yet")
         parts.append(f"**{name}**: {where}; {final}")

@@ -14,6 +14,7 @@ which the live view draws the same way).
 from __future__ import annotations
 
 import time
+from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -123,10 +124,19 @@ def on_start(cfg: PPOConfig, preset: str, paused: bool = False) -> TrainingRun |
     return run
 
 
+def new_group(prefix: str) -> str:
+    """A new group id for a comparison ("cmp") or a seed spread ("spr"), never one this session
+    used before: numbering by the runs' count would repeat after a Reset shortened the list, and
+    a new spread would take over an older one's plan."""
+    number = st.session_state.get("train_groups", 0) + 1
+    st.session_state["train_groups"] = number
+    return f"{prefix}{number}"
+
+
 def on_compare(configs: list[PPOConfig], preset: str, kind: str) -> None:
     if not room_for(len(configs)):
         return
-    group_id = f"cmp{len(runs()) + 1}"
+    group_id = new_group("cmp")
     st.session_state.setdefault("train_compare_kinds", {})[group_id] = kind  # how its runs are named
     try:
         started = [new_run(c, preset, group=group_id) for c in configs]
@@ -141,7 +151,7 @@ def on_spread(variants: list[list[PPOConfig]], names: list[str], preset: str) ->
     runs as the per-student cap leaves room for; :func:`feed_spread` queues the rest later."""
     if not room_for(1):
         return
-    group_id = f"spr{len(runs()) + 1}"
+    group_id = new_group("spr")
     plan = SpreadPlan(group_id, names, [c.seed for c in variants[0]], feed_order(variants), preset)
     st.session_state.setdefault(SPREADS_KEY, {})[group_id] = plan
     feed_spread(plan)
@@ -277,11 +287,22 @@ def your_runs() -> None:
                   help="Draw this run's curves below, with its exports and its model (if it was saved)")
 
 
-def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None):
-    """The comparison's and the seed spread's choices and their reading; returns what
-    :func:`buttons` needs to draw their buttons with the others once the runs' states are known:
-    (configs or None, kind, the comparison's column, the spread's on_spread arguments or None,
-    the spread's column, whether the comparison runs on N seeds, and its on_spread arguments or None)."""
+class ComparePanel(NamedTuple):
+    """What :func:`compare_panel` chose, for :func:`buttons` to draw its buttons with the others
+    once the runs' states are known. ``spread`` and ``compare_spread`` are on_spread's
+    (variants, names) for the spread and for the comparison on N seeds (None where invalid)."""
+
+    configs: list[PPOConfig] | None  # the comparison's runs (None: the settings are invalid)
+    kind: str
+    compare_column: Any
+    spread: tuple | None
+    spread_column: Any
+    on_seeds: bool  # the comparison runs on N seeds
+    compare_spread: tuple | None
+
+
+def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None) -> ComparePanel:
+    """The comparison's and the seed spread's choices and their reading."""
     with st.expander("Compare, or spread over seeds: one thing changed, or the same settings on N seeds", expanded=False):
         k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
         kind = k1.selectbox("Compare", list(COMPARISONS), format_func=COMPARISONS.get, key="train_compare_kind")
@@ -303,7 +324,7 @@ def compare_panel(cfg: PPOConfig | None, preset: str, error: str | None):
         if compare_error and cfg is not None:
             st.error(f"Can't compare — {compare_error}")
         spread, compare_spread, on_seeds, spread_column = _spread_row(cfg, configs)
-    return configs, kind, k3, spread, spread_column, on_seeds, compare_spread
+    return ComparePanel(configs, kind, k3, spread, spread_column, on_seeds, compare_spread)
 
 
 def _spread_row(cfg: PPOConfig | None, compare_configs: list[PPOConfig] | None):
@@ -339,7 +360,7 @@ def _spread_row(cfg: PPOConfig | None, compare_configs: list[PPOConfig] | None):
     return spread, compare_spread, on_seeds, s3
 
 
-def buttons(cfg: PPOConfig | None, preset: str, compare: tuple) -> bool:
+def buttons(cfg: PPOConfig | None, preset: str, compare: ComparePanel | None) -> bool:
     """Start comparison, Start, Pause, Step, Resume, Stop and Reset, each enabled only where it
     acts; returns whether a run of the current group is active (the live view's timer runs)."""
     run = current()
