@@ -17,7 +17,7 @@ ROWS = 24
 class Reference:
     """The page's rollout rebuilt here, and ppo_core's estimators on it."""
 
-    def __init__(self, preset: str, warmup: int = 10, seed: int = 1, time_limit_row: int | None = None):
+    def __init__(self, preset: str, warmup: int = 10, seed: int = 0, time_limit_row: int | None = None):
         trainer = lesson_trainer(preset, seed=seed, warmup_updates=warmup, num_envs=1)
         skip = 0 if time_limit_row is None else skip_to_time_limit(trainer, time_limit_row)
         self.rollout = r = lesson_rollout(trainer, ROWS, skip=skip)
