@@ -14,7 +14,7 @@ from ui.links import Param
 from views.lesson_data import critic_rollout, env_title
 from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
-from views.lesson_tables import advantages_view, episode_marks
+from views.lesson_tables import advantages_view, episode_marks, show_table
 
 ADV_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24
@@ -78,7 +78,7 @@ normalize = control(
 rollout = critic_rollout(preset, seed, warmup, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
 table = pd.DataFrame(advantage_table(rollout, gamma, lam, normalize=normalize))
 shown, config = advantages_view(table, lam, normalize)
-st.dataframe(shown, hide_index=True, column_config=config, key="adv_table")
+show_table(shown, column_config=config, key="adv_table")
 
 limits = gae_limits(rollout, gamma)
 m1, m2 = st.columns(2)

@@ -16,7 +16,7 @@ from ui.links import Param
 from views.lesson_data import env_title
 from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
-from views.lesson_tables import number_formats, transcript
+from views.lesson_tables import show_table, transcript
 
 LOOP_PRESETS = ["cartpole", "pendulum-discrete"]  # discrete policies, observations as the environment gives them
 LOOP_MAX_STEPS = 30  # collected once per (environment, seed); the slider shows the first rows
@@ -60,7 +60,7 @@ seed = control(Param("loop_seed", 0, "int", 0, 9999), "Seed", "number", where=c2
 shown = control(Param("loop_steps", 10, "int", 3, LOOP_MAX_STEPS), "Steps shown", where=c3)
 
 table = transcript(untrained_rollout(preset, seed, LOOP_MAX_STEPS)).head(shown)
-st.dataframe(table, hide_index=True, column_config=number_formats(table), key="loop_transitions")
+show_table(table, key="loop_transitions")
 note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
 st.caption(
     f"{env_title(preset)}, seed {seed}: each row is one turn of the loop. The policy is untrained, so "
@@ -118,6 +118,20 @@ st.markdown(
     "closed form, which we set beside the variance of the 200 estimates:"
 )
 st.latex(r"\operatorname{Var}\Big[\tfrac{1}{n}\textstyle\sum_i w(x_i)\,x_i\Big] = \frac{\mathbb{E}_p[w^2x^2] - s^2}{n} = \frac{e^{s^2}(1 + 4s^2) - s^2}{n},\qquad n = 200")
+sweep = variance_sweep()
+exact, sampled = sweep.set_index("shift")[EXACT], sweep.set_index("shift")[SAMPLED]
+predict_then_reveal(
+    "loop_is",
+    "In the experiment below, q moves from shift 1 to shift 2, twice as far from p. "
+    "What happens to the variance of the estimate?",
+    ["About ×2", "About ×4", "Far more than ×4", "It shrinks: the estimate is unbiased"],
+    "Far more than ×4",
+    f"Here the exact variance goes from {exact[1.0]:.3g} to {exact[2.0]:.3g}, about ×{exact[2.0] / exact[1.0]:.0f} "
+    f"(the 200 sampled estimates: {sampled[1.0]:.3g} and {sampled[2.0]:.3g}). "
+    "For two unit Gaussians the second moment of the weight is $e^{s^2}$, so each step away "
+    "multiplies the variance by more than the last one. Unbiased is not the same as usable: that is "
+    "why PPO keeps $\\pi_\\theta$ close to the $\\pi_{\\theta_k}$ that collected the batch.",
+)
 shift = control(Param("is_shift", 0.5, "float", 0.0, 3.0, step=0.25), "Shift of q away from p")
 result = importance_sampling(shift)
 m1, m2, m3, m4, m5 = st.columns(5)
@@ -145,7 +159,6 @@ with right:
         "is unbiased), but look at the spread: it widens fast as q moves away from p."
     )
 
-sweep = variance_sweep()
 show_chart(
     log_scale_chart(sweep, "shift", [EXACT, SAMPLED], x_title="shift of q away from p", y_title="variance (log scale)", highlight=shift, height=320)
 )
@@ -162,9 +175,9 @@ st.caption(
 
 st.header("Why PPO keeps the ratio near 1")
 st.markdown(
-    "In PPO the samples are the pairs (s_t, a_t) collected by the old policy π_θk, and the "
-    "importance weight of a sample is the **probability ratio** r_t(θ). Weighting the advantages "
-    "by it gives the surrogate objective. At θ = θk every ratio is 1, and since ∇r = r ∇log π, the "
+    r"In PPO the samples are the pairs (s_t, a_t) collected by the old policy $\pi_{\theta_k}$, and the "
+    "importance weight of a sample is the **probability ratio** r_t(θ). Weighting the advantage "
+    r"estimates Â_t by it gives the surrogate objective. At $\theta = \theta_k$ every ratio is 1, and since ∇r = r ∇log π, the "
     "surrogate's gradient there is exactly ĝ:"
 )
 st.latex(
@@ -173,7 +186,7 @@ st.latex(
     r"\nabla_\theta L(\theta)\big|_{\theta=\theta_k} = \hat g"
 )
 st.markdown(
-    "Several epochs on one batch move θ away from θk, and the ratios become the weights of the "
+    r"Several epochs on one batch move θ away from $\theta_k$, and the ratios become the weights of the "
     "experiment above. A little movement is harmless. Far from 1, a few samples dominate, the "
     "surrogate's value is mostly noise, and an optimiser will happily climb that noise: the batch "
     "says nothing reliable about a policy that different. So PPO improves L while stopping each "
@@ -188,19 +201,5 @@ st.markdown(
 )
 st.latex(
     r"\max_\theta\; \hat{\mathbb{E}}_t\big[r_t(\theta)\,\hat A_t\big]\quad\text{subject to}\quad"
-    r"\hat{\mathbb{E}}_t\big[\mathrm{KL}\big(\pi_{\theta_k}(\cdot|s_t)\,\|\,\pi_\theta(\cdot|s_t)\big)\big] \le \delta"
-)
-
-exact, sampled = sweep.set_index("shift")[EXACT], sweep.set_index("shift")[SAMPLED]
-predict_then_reveal(
-    "loop_is",
-    "In the experiment above, q moves from shift 1 to shift 2, twice as far from p. "
-    "What happens to the variance of the estimate?",
-    ["About ×2", "About ×4", "Far more than ×4", "It shrinks: the estimate is unbiased"],
-    "Far more than ×4",
-    f"Here the exact variance goes from {exact[1.0]:.3g} to {exact[2.0]:.3g}, about ×{exact[2.0] / exact[1.0]:.0f} "
-    f"(the 200 sampled estimates: {sampled[1.0]:.3g} and {sampled[2.0]:.3g}). "
-    "For two unit Gaussians the second moment of the weight is $e^{s^2}$, so each step away "
-    "multiplies the variance by more than the last one. Unbiased is not the same as usable: that is "
-    "why PPO keeps π_θ close to the π_θk that collected the batch.",
+    r"\hat{\mathbb{E}}_t\big[\mathrm{KL}[\pi_{\theta_k}(\cdot|s_t),\,\pi_\theta(\cdot|s_t)]\big] \le \delta"
 )

@@ -14,6 +14,9 @@ from ppo_core.lesson import (
     update_epochs_table,
 )
 from ui.charts import (
+    BLUE,
+    OKABE_ITO,
+    VERMILLION,
     clip_objective_with_highlight,
     scatter_with_diagonal,
     series_chart,
@@ -75,7 +78,7 @@ def epoch_charts(trace, table, over_epochs: dict, ranges: dict, epoch: int) -> d
     out["probs"] = frozen(
         scatter_with_diagonal(
             probs, "before", "after", "advantage", x_title=f"π_θk(a|s): {ranges['unit']} when collected",
-            y_title="π_θ(a|s) after the chosen epoch", colors={"Â > 0": "#2ca02c", "Â ≤ 0": "#d62728"}, domain=ranges["prob"],
+            y_title="π_θ(a|s) after the chosen epoch", colors={"Â > 0": BLUE, "Â ≤ 0": VERMILLION}, domain=ranges["prob"],
         )
     )
     before, after = BEFORE, AFTER_CHOSEN
@@ -89,7 +92,7 @@ def epoch_charts(trace, table, over_epochs: dict, ranges: dict, epoch: int) -> d
     out["fit"] = frozen(
         scatter_with_diagonal(
             fit, "return", "value", "critic", x_title="return R̂_t (the target)", y_title="V_φ(s_t)",
-            colors={before: "#9e9e9e", after: "#1f77b4"}, domain=ranges["value"],
+            colors={before: OKABE_ITO["grey"], after: BLUE}, domain=ranges["value"],
         )
     )
     return out
@@ -193,7 +196,7 @@ m3.metric(
 )
 m4.metric("ratios span", f"{row['ratio_min']:.3f} – {row['ratio_max']:.3f}", help="smallest and largest r = π_θ/π_θk in the batch")
 
-st.subheader("The ratios on the clipped objective")
+st.header("The ratios on the clipped objective")
 left, right = st.columns(2)
 for col, sign in ((left, 1.0), (right, -1.0)):
     with col:
@@ -213,7 +216,7 @@ st.caption(
     )
 )
 
-st.subheader("Approx KL and clip fraction, epoch by epoch")
+st.header("Approx KL and clip fraction, epoch by epoch")
 k1, k2 = st.columns(2)
 with k1:
     show_chart(charts["approx_kl"])
@@ -226,7 +229,7 @@ st.caption(
     "(CartPole) it is exactly the previous epoch's value. The dotted rule marks the epoch shown above."
 )
 
-st.subheader("The taken actions' probabilities")
+st.header("The taken actions' probabilities")
 show_chart(charts["probs"])
 st.caption(
     "One dot per sample: the probability of its taken action when the batch was collected, against "
@@ -236,7 +239,7 @@ st.caption(
     + (" For the Gaussian policy these are densities, which can exceed 1." if view["unit"] == "density" else "")
 )
 
-st.subheader("The value function's fit to the returns")
+st.header("The value function's fit to the returns")
 st.markdown(
     "The same steps regress V_φ on this batch's returns R̂_t (the L^V term above). Explained "
     "variance scores the fit: 1 is perfect, 0 is no better than predicting the batch's mean return, "

@@ -14,7 +14,7 @@ from ui.links import Param
 from views.lesson_data import critic_rollout, env_title
 from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
-from views.lesson_tables import backward_pass, episode_marks, rewards_to_go_view
+from views.lesson_tables import backward_pass, episode_marks, rewards_to_go_view, show_table
 
 RTG_PRESETS = ["cartpole", "pendulum-discrete"]
 NUM_STEPS = 24  # rows in the table
@@ -80,7 +80,7 @@ table = backward_pass(rewards_to_go_table(rollout, gamma), computed)  # rows not
 current = NUM_STEPS - computed  # the row the backward pass filled last (NUM_STEPS: none yet)
 
 shown, config = rewards_to_go_view(table, current)
-st.dataframe(shown, hide_index=True, placeholder="", column_config=config, key="rtg_table")  # placeholder: unreached rows stay empty
+show_table(shown, column_config=config, key="rtg_table", placeholder="")  # placeholder: unreached rows stay empty
 
 if computed == 0:
     st.info("Move the step-through slider to start the backward pass at the last row.")
@@ -118,7 +118,7 @@ st.caption(
     "keeps the critic's estimate of the rest, and the last row leans on V(s_T)."
 )
 
-st.subheader("In this table")
+st.header("In this table")
 terminated_rows = table["t"][table["terminated"]].tolist()
 truncated_rows = table["t"][table["truncated"]].tolist()
 last = table.iloc[-1]

@@ -123,13 +123,16 @@ class PPOConfig:
         for name, s in settings(type(self)).items():
             s.check(getattr(self, name))
         if self.num_minibatches > self.batch_size // 2:
+            # in the words of the page's controls too: a student sets "Minibatches", not num_minibatches
             raise ValueError(
-                f"num_minibatches: must be between 1 and {self.batch_size // 2} for a batch of "
-                f"{self.batch_size} (num_envs × num_steps), so every minibatch holds at least 2 samples; got {self.num_minibatches}"
+                f"num_minibatches: must be between 1 and {self.batch_size // 2} so that minibatches × minibatch size "
+                f"fill the batch, environments × steps per environment = {self.num_envs} × {self.num_steps} = "
+                f"{self.batch_size} samples, with at least 2 samples in every minibatch; got {self.num_minibatches}"
             )
         if self.batch_size > self.total_steps:
             raise ValueError(
-                f"total_steps: must be at least one batch (num_envs × num_steps = {self.batch_size}); got {self.total_steps}"
+                f"total_steps: must be at least one batch, environments × steps per environment = "
+                f"{self.num_envs} × {self.num_steps} = {self.batch_size} steps; got {self.total_steps}"
             )
 
     @property

@@ -254,3 +254,17 @@ def test_the_uploader_names_a_file_in_plain_text(at):
     spans, outside = code_spans(error)
     assert spans == [name[:40] + "…"], error
     assert outside.startswith("Can't use \0: actor.0.weight is complex64") and not markup_in(outside), outside
+
+
+@pytest.mark.parametrize("made, chosen", [("cartpole", "acrobot"), ("pendulum", "pendulum-discrete"), ("acrobot", "mountaincar-continuous")])
+def test_a_model_of_another_environment_is_refused_with_the_environment_it_is_for(made, chosen):
+    """The file records no name: the environment is read from its shapes, which only the network
+    of that preset (and of no other) has."""
+    from ppo_core import ENVIRONMENTS
+
+    data = checkpoint_bytes(agent_for(PRESETS[made]).state_dict())
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(data, agent_for(PRESETS[chosen]))
+    assert model_io.presets_for(agent_for(PRESETS[made]).state_dict()) == [made]
+    title = ENVIRONMENTS[PRESETS[made].env_id].title
+    assert str(refused.value).endswith(f"; it is a model for {title} (the {made} preset): choose that preset to watch it")

@@ -18,14 +18,34 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+# The lesson charts' colours: Okabe and Ito's palette ("Color Universal Design", 2008), chosen so
+# that readers with any common colour-vision deficiency can tell them apart; and no chart tells
+# its series apart by colour alone (dashes, shapes, or a legend entry name them too).
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "bluish green": "#009E73",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "sky blue": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
+    "grey": "#999999",  # not one of the eight: for what is drawn only for comparison
+}
+BLUE, ORANGE, GREEN, VERMILLION = OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["bluish green"], OKABE_ITO["vermillion"]
+
 CURVE_COLORS = {
-    "L^CLIP = min(rA, clip(r)A)": "#1f77b4",
-    "unclipped rA": "#9e9e9e",
-    "L^KLPEN = rA − β·KL": "#d62728",
+    "L^CLIP = min(rÂ, clip(r)Â)": BLUE,
+    "unclipped rÂ (no clipping)": OKABE_ITO["grey"],
+    "L^KLPEN = rÂ − β·KL": VERMILLION,
 }
 CLIP_KEY, UNCLIPPED_KEY, KL_KEY = CURVE_COLORS
 CURVE_DASH = {CLIP_KEY: [1, 0], UNCLIPPED_KEY: [4, 3], KL_KEY: [1, 0]}
 CURVE_WIDTH = {CLIP_KEY: 3.5, UNCLIPPED_KEY: 2, KL_KEY: 2.5}
+
+
+ZERO_GRADIENT = "gradient is zero (clipped)"  # the shaded band's name, in the legend too
+OFF_SCALE = "beyond the axis"  # the KL penalty's markers where its curve leaves the y range
 
 
 def _zero_gradient_spans(ratio: np.ndarray, flags: np.ndarray) -> pd.DataFrame:
@@ -47,12 +67,18 @@ def _clip_template(
     y-domain: building and validating this layered chart costs ~100 ms here, filling it ~1 ms,
     and the teacher drags ε across the projector.
     """
-    x = alt.X("ratio:Q", title="probability ratio r = π_θ(a|s) / π_θk(a|s)")
+    x = alt.X("ratio:Q", title="probability ratio r = π_θ(a|s) / π_θₖ(a|s)")
     y_scale = alt.Scale(domain=[-1.0, 1.0], clamp=True)  # replaced on every fill
     shade = (
         alt.Chart(alt.Data(name="spans"))
-        .mark_rect(opacity=0.18, color="#ff7f0e")
-        .encode(x=alt.X("start:Q"), x2=alt.X2("end:Q"), tooltip=[alt.Tooltip("label:N", title="")])
+        .mark_rect(opacity=0.25)
+        .encode(
+            x=alt.X("start:Q"),
+            x2=alt.X2("end:Q"),
+            # by a fill legend entry, not by its colour alone, the band says what it is
+            fill=alt.Fill("label:N", title=None, scale=alt.Scale(domain=[ZERO_GRADIENT], range=[ORANGE]), legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("label:N", title="")],
+        )
     )
     rules = (
         alt.Chart(alt.Data(name="bounds"))
@@ -92,13 +118,13 @@ def _clip_template(
     if with_points:
         layers.append(
             alt.Chart(alt.Data(name="points"))
-            .mark_circle(size=28, opacity=0.55, color="#2ca02c")
+            .mark_circle(size=28, opacity=0.55, color=GREEN)
             .encode(x=alt.X("ratio:Q"), y=alt.Y("objective:Q", scale=y_scale), tooltip=point_tooltip)
         )
     if with_highlight:
         layers.append(
             alt.Chart(alt.Data(name="highlight"))
-            .mark_point(size=70, filled=False, strokeWidth=1.5, color="#d62728")
+            .mark_point(size=70, filled=False, strokeWidth=1.5, color=VERMILLION)
             .encode(x=alt.X("ratio:Q"), y=alt.Y("objective:Q", scale=y_scale), tooltip=point_tooltip)
         )
     if with_probe:
@@ -107,7 +133,20 @@ def _clip_template(
             .mark_point(size=160, filled=True, color="black", shape="diamond")
             .encode(x=alt.X("ratio:Q"), y=alt.Y("objective:Q", scale=y_scale), tooltip=point_tooltip)
         )
-    return alt.layer(*layers).properties(height=height, title="clip plot").to_dict()
+    if with_kl:
+        # Where the penalised curve leaves the y range it is cut, not drawn flat along the edge
+        # (which would look like a zero-gradient plateau): a triangle at the edge points on.
+        layers.append(
+            alt.Chart(alt.Data(name="off_scale"))
+            .mark_point(size=120, filled=True, color=VERMILLION)
+            .encode(
+                x=alt.X("ratio:Q"),
+                y=alt.Y("objective:Q", scale=y_scale),
+                shape=alt.Shape("direction:N", title=None, scale=alt.Scale(domain=[f"{OFF_SCALE} ▼", f"{OFF_SCALE} ▲"], range=["triangle-down", "triangle-up"]), legend=alt.Legend(orient="bottom")),
+                tooltip=[alt.Tooltip("direction:N", title=""), alt.Tooltip("ratio:Q", format=".2f")],
+            )
+        )
+    return alt.layer(*layers).properties(height=height, title="clip plot").resolve_legend(fill="independent", shape="independent").to_dict()
 
 
 def _set_y_domain(node, domain: list[float]) -> None:
@@ -118,6 +157,22 @@ def _set_y_domain(node, domain: list[float]) -> None:
             y["scale"] = {**y["scale"], "domain": domain}
         for layer in node.get("layer", []):
             _set_y_domain(layer, domain)
+
+
+def kl_off_scale_marks(ratio: np.ndarray, y: np.ndarray, y_lo: float, y_hi: float) -> pd.DataFrame:
+    """Where the curve ``y`` over ``ratio`` leaves [y_lo, y_hi]: one row per stretch outside it,
+    at the ratio of its last point inside (or its own first point, if it starts outside), on the
+    edge it crosses, with ``direction`` "beyond the axis ▼" (below) or "… ▲" (above)."""
+    rows = []
+    finite = np.isfinite(y)
+    outside = finite & ((y < y_lo) | (y > y_hi))
+    edges = np.diff(np.concatenate([[False], outside, [False]]).astype(np.int8))
+    for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1):
+        # the point where the curve leaves: next to the stretch, on the side that is inside
+        at = start - 1 if start > 0 else end + 1 if end + 1 < len(y) else start
+        below = y[start] < y_lo
+        rows.append({"ratio": float(ratio[at]), "objective": y_lo if below else y_hi, "direction": f"{OFF_SCALE} {'▼' if below else '▲'}"})
+    return pd.DataFrame(rows, columns=["ratio", "objective", "direction"])
 
 
 def clip_objective_chart(
@@ -146,15 +201,21 @@ def clip_objective_chart(
     keys = [(CLIP_KEY, "clipped"), (UNCLIPPED_KEY, "unclipped")]
     if "kl_penalty" in curves:
         keys.append((KL_KEY, "kl_penalty"))
-    frames = []
-    for label, field in keys:
-        y = np.asarray(curves[field], dtype=float)
-        ok = np.isfinite(y)
-        frames.append(pd.DataFrame({"ratio": ratio[ok], "objective": y[ok], "curve": label}))
     lo = float(min(curves["unclipped"].min(), curves["clipped"].min()))
     hi = float(max(curves["unclipped"].max(), curves["clipped"].max()))
     pad = 0.1 * max(hi - lo, 1e-6)
-    spans = _zero_gradient_spans(ratio, curves["zero_gradient"]).assign(label="gradient is zero (clipped)")
+    y_lo, y_hi = lo - pad, hi + pad
+    frames, off_scale = [], pd.DataFrame({"ratio": [], "objective": [], "direction": []})
+    for label, field in keys:
+        y = np.asarray(curves[field], dtype=float)
+        ok = np.isfinite(y)
+        if field == "kl_penalty":
+            # only the part inside the y range is drawn; where it leaves, a marker on the edge
+            inside = ok & (y >= y_lo) & (y <= y_hi)
+            off_scale = kl_off_scale_marks(ratio, y, y_lo, y_hi)
+            ok = inside
+        frames.append(pd.DataFrame({"ratio": ratio[ok], "objective": y[ok], "curve": label}))
+    spans = _zero_gradient_spans(ratio, curves["zero_gradient"]).assign(label=ZERO_GRADIENT)
     datasets = {
         "lines": pd.concat(frames, ignore_index=True),
         "spans": spans,
@@ -168,11 +229,13 @@ def clip_objective_chart(
         datasets["highlight"] = highlight[["ratio", "objective"]].reset_index(drop=True)
     if probe is not None:
         datasets["probe"] = pd.DataFrame({"ratio": [probe], "objective": [float(clipped_objective(probe, advantage, eps))]})
+    if "kl_penalty" in curves:
+        datasets["off_scale"] = off_scale
     template = _clip_template("kl_penalty" in curves, probe is not None, with_points, height, with_highlight)
     spec = copy.deepcopy(template)
-    _set_y_domain(spec, [lo - pad, hi + pad])
-    sign = "A > 0" if advantage > 0 else "A < 0" if advantage < 0 else "A = 0"
-    spec["title"] = f"{sign} (A = {advantage:+.2f}, ε = {eps:.2f})"
+    _set_y_domain(spec, [y_lo, y_hi])
+    sign = "Â > 0" if advantage > 0 else "Â < 0" if advantage < 0 else "Â = 0"
+    spec["title"] = f"{sign} (Â = {advantage:+.2f}, ε = {eps:.2f})"
     spec["datasets"] = datasets
     return spec
 
@@ -337,13 +400,16 @@ def scatter_with_diagonal(
 def _scatter_template(x: str, y: str, color: str, color_title: str | None, colors: tuple[tuple[str, str], ...], height: int) -> dict:
     scale = alt.Scale(domain=[0.0, 1.0], zero=False, nice=False)  # domain and titles set on every fill
     color_scale = alt.Scale(domain=[k for k, _ in colors], range=[v for _, v in colors]) if colors else alt.Scale()
+    shape_scale = alt.Scale(domain=[k for k, _ in colors], range=["circle", "triangle-up", "square", "diamond"][: len(colors)]) if colors else alt.Scale()
     points = (
         alt.Chart(alt.Data(name="points"))
-        .mark_circle(size=22, opacity=0.5)
+        .mark_point(size=26, opacity=0.6, filled=True)
         .encode(
             x=alt.X(f"{x}:Q", title=x, scale=scale),
             y=alt.Y(f"{y}:Q", title=y, scale=scale),
             color=alt.Color(f"{color}:N", title=color_title, scale=color_scale, legend=alt.Legend(orient="bottom")),
+            # the same field as a shape too (one merged legend): the groups differ by more than colour
+            shape=alt.Shape(f"{color}:N", title=color_title, scale=shape_scale, legend=alt.Legend(orient="bottom")),
             tooltip=[alt.Tooltip(f"{x}:Q", format=".4f"), alt.Tooltip(f"{y}:Q", format=".4f"), alt.Tooltip(f"{color}:N")],
         )
     )
@@ -392,7 +458,7 @@ def _histogram_template(x_title: str, y_title: str, bins: int, with_rule: bool, 
     if with_rule:
         layers.append(
             alt.Chart(alt.Data(name="rule"))
-            .mark_rule(color="#d62728", strokeDash=[6, 4], size=2)
+            .mark_rule(color=VERMILLION, strokeDash=[6, 4], size=2)
             .encode(x=alt.X("value:Q"), tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("value:Q")])
         )
     return alt.layer(*layers).properties(height=height).to_dict()
@@ -418,7 +484,7 @@ def histogram_chart(
     return spec
 
 
-LOG_SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c"]
+LOG_SERIES_COLORS = [BLUE, ORANGE, GREEN]
 
 
 @functools.lru_cache(maxsize=64)
@@ -434,7 +500,7 @@ def _log_scale_template(x: str, ys: tuple[str, ...], x_title: str, y_title: str,
     fold = {"fold": list(ys), "as_": ["series", "value"]}
     line = alt.Chart(alt.Data(name="series")).transform_fold(**fold).mark_line(point=True).encode(**enc)
     highlight_enc = {k: v for k, v in enc.items() if k != "color"}
-    point = alt.Chart(alt.Data(name="highlight")).transform_fold(**fold).mark_point(size=180, filled=True, color="#d62728").encode(**highlight_enc)
+    point = alt.Chart(alt.Data(name="highlight")).transform_fold(**fold).mark_point(size=180, filled=True, color=VERMILLION).encode(**highlight_enc)
     return alt.layer(line, point).properties(height=height).to_dict()
 
 
@@ -463,8 +529,9 @@ def log_scale_chart(
     return spec
 
 
-STEP_SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
-STEP_EVENT_COLORS = {"terminated": "#d62728", "truncated (time limit)": "#7f7f7f"}
+STEP_SERIES_COLORS = [BLUE, ORANGE, GREEN, OKABE_ITO["reddish purple"], OKABE_ITO["sky blue"], OKABE_ITO["black"]]
+STEP_EVENT_COLORS = {"terminated": VERMILLION, "truncated (time limit)": "#555555"}
+STEP_EVENT_DASH = {"terminated": [1, 0], "truncated (time limit)": [5, 3]}  # solid and dashed: not by colour alone
 
 
 @functools.lru_cache(maxsize=64)
@@ -483,15 +550,17 @@ def _step_template(
     line_enc = {"x": x_enc, "y": y_enc, "color": color, "tooltip": tooltip}
     if segment:
         line_enc["detail"] = alt.Detail(f"{segment}:N")
-    layers = [
-        alt.Chart(alt.Data(name="bars")).mark_bar(opacity=0.5, width={"band": 0.8}).encode(x=x_enc, y=y_enc, color=color, tooltip=tooltip),
-        alt.Chart(alt.Data(name="lines")).mark_line(point=True).encode(**line_enc),
-    ]
+    layers = []
+    if bars:  # no empty layer: its mark group would be an unnamed graphic to a screen reader
+        layers.append(alt.Chart(alt.Data(name="bars")).mark_bar(opacity=0.5, width={"band": 0.8}).encode(x=x_enc, y=y_enc, color=color, tooltip=tooltip))
+    if lines:
+        layers.append(alt.Chart(alt.Data(name="lines")).mark_line(point=True).encode(**line_enc))
     if events:
+        dash = alt.StrokeDash("series:N", scale=alt.Scale(domain=list(events), range=[STEP_EVENT_DASH.get(e, [2, 2]) for e in events]), legend=None)
         layers.append(
             alt.Chart(alt.Data(name="events"))
-            .mark_rule(strokeDash=[5, 3], size=2)
-            .encode(x=x_enc, color=color, tooltip=[alt.Tooltip("series:N", title="episode ended")])
+            .mark_rule(size=2)
+            .encode(x=x_enc, color=color, strokeDash=dash, tooltip=[alt.Tooltip("series:N", title="episode ended")])
         )
     return alt.layer(*layers).properties(height=height).to_dict()
 
@@ -544,7 +613,7 @@ def step_chart(
 def _points_template(x: str, y: str, x_title: str, y_title: str, height: int) -> dict:
     return (
         alt.Chart(alt.Data(name="points"))
-        .mark_circle(size=40, opacity=0.7, color="#1f77b4")
+        .mark_circle(size=40, opacity=0.7, color=BLUE)
         .encode(
             x=alt.X(f"{x}:Q", title=x_title),
             y=alt.Y(f"{y}:Q", title=y_title),

@@ -73,17 +73,42 @@ def load_checkpoint(data: bytes, agent: torch.nn.Module) -> dict | None:
             "its parameters do not match this preset's network"
             + (f"; missing {', '.join(missing[:4])}" if missing else "")
             + (f"; unexpected {', '.join(extra[:4])}" if extra else "")
+            + _made_for(loaded)
         )
     # Kind before shape, and shape before values: a tensor's shape is read without its data,
     # while counting its NaNs touches every element (a stride-0 view can claim billions).
     _check_kinds({k: loaded[k] for k in expected}, {k: v.is_floating_point() for k, v in expected.items()})
     wrong = [f"{k} is {tuple(loaded[k].shape)}, expected {tuple(v.shape)}" for k, v in expected.items() if loaded[k].shape != v.shape]
     if wrong:
-        raise CheckpointError("its shapes do not match this preset's network: " + "; ".join(wrong[:3]))
+        raise CheckpointError("its shapes do not match this preset's network: " + "; ".join(wrong[:3]) + _made_for(loaded))
     _check_finite(loaded)
     stats = None if observation is None else _observation_stats(observation, _observation_size(agent))
     agent.load_state_dict(loaded)
     return stats
+
+
+def presets_for(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """The presets whose network has exactly these parameter names and shapes: the environment
+    a checkpoint was trained on, read from its shapes (the file records no name)."""
+    from ppo_core import PRESETS
+    from ppo_core.trainer import agent_for
+
+    shapes = {k: tuple(v.shape) for k, v in tensors.items() if k not in OBS_KEYS}
+    return [
+        name for name, cfg in PRESETS.items()
+        if {k: tuple(v.shape) for k, v in agent_for(cfg).state_dict().items()} == shapes
+    ]
+
+
+def _made_for(tensors: dict[str, torch.Tensor]) -> str:
+    """"; it is a model for <environment> (the <preset> preset)", or "" when no preset matches."""
+    from ppo_core import ENVIRONMENTS, PRESETS
+
+    found = presets_for(tensors)
+    if not found:
+        return ""
+    named = " or ".join(f"{ENVIRONMENTS[PRESETS[p].env_id].title} (the {p} preset)" for p in found)
+    return f"; it is a model for {named}: choose that preset to watch it"
 
 
 def _check_archive(data: bytes) -> None:

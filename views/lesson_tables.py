@@ -103,3 +103,21 @@ def episode_marks(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     episode = np.concatenate([[0], np.cumsum(ends)[:-1]])
     events = pd.DataFrame({"x": frame["t"][ends], "event": np.where(frame["terminated"][ends], "terminated", "truncated (time limit)")})
     return episode, events
+
+
+def show_table(frame: pd.DataFrame, *, key: str, column_config: dict | None = None, **options) -> None:
+    """A lesson table: ``st.dataframe`` (sortable, scrollable), or in presenter mode ``st.table``,
+    whose HTML cells take the presenter style's large type (the data grid draws on a canvas that
+    no style reaches). Floats are shown to three places either way; NaN cells stay empty."""
+    from views.links import presenter_mode
+
+    if not presenter_mode():
+        st.dataframe(frame, hide_index=True, column_config=column_config or number_formats(frame), key=key, **options)
+        return
+    shown = frame.copy()
+    for name in shown.columns:
+        if shown[name].dtype.kind == "f":
+            shown[name] = ["" if np.isnan(v) else f"{v:.3f}" for v in shown[name]]
+    # column_config's labels rename a column in the grid; the HTML table takes them as names
+    labels = {name: cfg["label"] for name, cfg in (column_config or {}).items() if isinstance(cfg, dict) and cfg.get("label")}
+    st.table(shown.rename(columns=labels), hide_index=True)

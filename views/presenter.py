@@ -37,10 +37,12 @@ CSS = """
 .stApp .katex { font-size: 1.6em !important; }
 .stApp [data-testid="stPageLink"] p { font-size: 1.4rem !important; }
 .stApp [data-testid="stCode"] code { font-size: 1.1rem !important; }
+/* the lesson tables are HTML tables in presenter mode (views.lesson_tables.show_table) */
+.stApp [data-testid="stTable"] :is(td, th) { font-size: 1.45rem !important; line-height: 1.3 !important; }
 </style>
 """
 
-AXIS_LABEL, AXIS_TITLE, LEGEND_LABEL, LEGEND_TITLE, TITLE = 18, 21, 18, 20, 22
+AXIS_LABEL, AXIS_TITLE, LEGEND_LABEL, LEGEND_TITLE, TITLE, SUBTITLE = 18, 21, 18, 20, 22, 19
 # Streamlit fits a chart's axes, titles and legend into the spec's height, so with larger text
 # the plot itself would shrink to a strip: the height grows by this factor.
 HEIGHT_FACTOR = 1.6
@@ -52,7 +54,7 @@ def presenter_config() -> dict:
         "axis": {"labelFontSize": AXIS_LABEL, "titleFontSize": AXIS_TITLE},
         "legend": {"labelFontSize": LEGEND_LABEL, "titleFontSize": LEGEND_TITLE, "symbolSize": 160},
         "header": {"labelFontSize": LEGEND_LABEL, "titleFontSize": LEGEND_TITLE},
-        "title": {"fontSize": TITLE},
+        "title": {"fontSize": TITLE, "subtitleFontSize": SUBTITLE},
         "text": {"fontSize": AXIS_LABEL},
     }
 
