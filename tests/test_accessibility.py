@@ -38,9 +38,9 @@ SIZES = {"laptop": ((1366, 768), ""), "projector": ((1920, 1080), "?present=1")}
 
 
 def page_paths() -> list[str]:
-    from ui.pages import HOME, LESSONS
+    from ui.pages import CLASS_PAGES, HOME, LESSONS
 
-    return [HOME.url_path] + [p.url_path for p in LESSONS]
+    return [HOME.url_path] + [p.url_path for p in LESSONS + CLASS_PAGES]
 
 
 def require_axe() -> None:

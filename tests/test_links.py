@@ -287,7 +287,7 @@ def test_presenter_question_has_a_reveal_button(open_with):
     at = open_with(CLIP, {"present": "1"})
     assert not [r for r in at.radio if r.key == "predict/clip"]
     text = " ".join(m.value for m in at.markdown)
-    assert "**A.** Yes, its gradient is the full r·A" in text
+    assert "**A.** Yes, its gradient is the full r·Â" in text
     at.button(key="reveal/clip").click().run()
     assert any("The answer: B. No, the clip stops its gradient" in s.value for s in at.success)
     at.button(key="hide/clip").click().run()
@@ -311,8 +311,8 @@ def test_home_counts_the_answers(open_with):
     at = open_with(HOME)
     assert at.get("progress")[0].proto.text.startswith(f"Predict, then reveal: 0 of {len(QUESTIONS)} answered")
     at.switch_page(CLIP).run()
-    at.radio(key="predict/clip").set_value("Yes, its gradient is the full r·A").run()
-    assert at.session_state["predictions"]["clip"] == {"choice": "Yes, its gradient is the full r·A", "correct": False}
+    at.radio(key="predict/clip").set_value("Yes, its gradient is the full r·Â").run()
+    assert at.session_state["predictions"]["clip"] == {"choice": "Yes, its gradient is the full r·Â", "correct": False}
     at.radio(key="predict/clip").set_value("No, the clip stops its gradient").run()  # the first answer counts
     assert at.session_state["predictions"]["clip"]["correct"] is False
     at.switch_page(LOOP).run()
