@@ -129,7 +129,7 @@ def test_predict_answer_reaches_the_home_page(open_session, app_url):
     page.locator('[data-testid="stRadio"]').get_by_text("No, the clip stops its gradient").click()
     wait_for_app(page)
     expect(page.get_by_text("Right: No, the clip stops its gradient")).to_be_visible()
-    expect(page.get_by_text("With A < 0 the objective wants r smaller", exact=False)).to_be_visible()
+    expect(page.get_by_text("With Â < 0 the objective wants r smaller", exact=False)).to_be_visible()
     page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]', has_text="The PPO loop").click()
     page.wait_for_url(lambda u: urlparse(u).path in ("/", "/home"))
     wait_for_app(page)

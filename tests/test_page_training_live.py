@@ -65,7 +65,7 @@ def test_a_kl_run_draws_its_batch_on_the_kl_objective_with_beta_and_a_caption_wi
     for title, (spec, data) in drawn.items():
         sign = 1.0 if title.startswith("Â > 0") else -1.0
         assert set(data["lines"]["curve"]) == {KL_KEY, UNCLIPPED_KEY}  # no L^CLIP
-        assert len(data["spans"]) == 0 and [layer["data"]["name"] for layer in spec["layer"]] == ["lines", "points"]  # no band, no ε rules
+        assert len(data["spans"]) == 0 and [layer["data"]["name"] for layer in spec["layer"]] == ["lines", "points", "off_scale"]  # no band, no ε rules; marks where r·Â − β·KL leaves the chart
         np.testing.assert_allclose(np.sort(data["points"]["objective"]), np.sort(per_unit(last, sign, "kl_penalty", beta)), rtol=1e-9)
         assert not np.allclose(data["points"]["objective"], per_unit(last, sign, "clip"))  # it is not L^CLIP
     caption = batch_caption(at)

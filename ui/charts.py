@@ -287,7 +287,7 @@ def batch_objective_charts(ratio, advantage, objective: str, eps: float, beta: f
             hi = max(hi, float(per_unit.max()))
         pad = 0.1 * max(hi - lo, 1e-6)
         lo, hi = lo - pad, hi + pad
-        lines = lines[lines["objective"] >= lo]  # a curve leaves the chart at its edge, not flat along it
+        lines = lines[(lines["objective"] >= lo) & (lines["objective"] <= hi)]  # a curve leaves the chart at its edge, not flat along it
         spans = _zero_gradient_spans(curves["ratio"], curves["zero_gradient"]).assign(label="gradient is zero (clipped)")
         datasets = {
             "lines": lines.reset_index(drop=True),
@@ -297,6 +297,8 @@ def batch_objective_charts(ratio, advantage, objective: str, eps: float, beta: f
         with_points = len(side) > 0
         if with_points:
             datasets["points"] = pd.DataFrame({"ratio": side, "objective": per_unit})
+        if objective == "kl_penalty":  # the penalised curve is cut where it leaves the chart, marked as on the clip page
+            datasets["off_scale"] = kl_off_scale_marks(curves["ratio"], curves["kl_penalty"], lo, hi)
         spec = copy.deepcopy(_clip_template(objective == "kl_penalty", False, with_points, height, False, keys, with_clip))
         _set_y_domain(spec, [lo, hi])
         which = "Â > 0" if sign > 0 else "Â < 0"
