@@ -47,7 +47,8 @@ st.markdown(
 st.latex(r"\hat R_t = r_t + \gamma\, r_{t+1} + \gamma^2 r_{t+2} + \cdots = r_t + \gamma\, \hat R_{t+1}")
 st.markdown(
     "The recursion needs something to stand in for whatever comes after a row when the table does "
-    "not continue the same episode. There are three cases, and all three appear below:"
+    "not continue the same episode. There are three cases: CartPole's table shows a termination and "
+    "the end of the batch, Pendulum's a time-limit cut and the end of the batch:"
 )
 st.latex(
     r"\hat R_t = r_t + \gamma \cdot \begin{cases}"

@@ -31,7 +31,6 @@ __all__ = [
     "update_epoch_samples",
     "objective_curves",
     "skip_to_time_limit",
-    "shorten_time_limit",
     "rewards_to_go_table",
     "advantage_table",
     "gae_limits",
@@ -265,30 +264,6 @@ def update_epoch_samples(trace: UpdateTrace, epoch: int) -> dict[str, np.ndarray
 
 
 # -- pages 2 and 3: rewards-to-go, advantages ---------------------------------------------
-
-
-def shorten_time_limit(trainer: PPOTrainer, steps: int, seed: int | None = None) -> None:
-    """Give the trainer's environments a time limit of ``steps`` and start fresh episodes (reset
-    with ``seed``, default the trainer's), so the limit counts from the first recorded row.
-
-    For a short table that shows a time-limit cut in an environment whose real limit (500 for
-    CartPole) no untrained episode reaches. Only the cut moves: the critic is the one trained
-    with the real limit, and a cut is still bootstrapped from V of the observation it falls on.
-    """
-    from gymnasium.wrappers import TimeLimit
-
-    if steps < 1:
-        raise ValueError(f"steps: a time limit must be at least 1 step; got {steps}")
-    base = trainer.envs.unwrapped
-    if hasattr(base, "envs"):  # SyncVectorEnv: the TimeLimit sits inside each sub-environment
-        for env in base.envs:
-            while not isinstance(env, TimeLimit):
-                env = env.env
-            env._max_episode_steps = steps
-    else:  # ppo_core's vectorised CartPole counts its own steps
-        base.max_episode_steps = steps
-    obs, _ = trainer.envs.reset(seed=trainer.config.seed if seed is None else seed)
-    trainer.obs = obs
 
 
 def skip_to_time_limit(trainer: PPOTrainer, row: int, env_index: int = 0) -> int:
