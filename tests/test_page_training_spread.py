@@ -36,7 +36,12 @@ def test_a_spread_of_three_trains_seeds_s_to_s_plus_2_and_draws_their_median_and
     for r in started[1:]:  # the same settings but the seed
         assert {k for k in r.config if r.config[k] != started[0].config[k]} == {"seed"}
     assert disabled(at)["train_start"] and disabled(at)["train_spread"] and not disabled(at)["train_stop"]
-    wait_until(at, lambda a: all(r.state == "finished" for r in runs(a)), "the three seeds to finish", timeout=300)
+    # Both the runs and the page: a rerun drawn just before the last run ended still says "2 of 3".
+    wait_until(
+        at,
+        lambda a: all(r.state == "finished" for r in runs(a)) and any("3 of 3 runs" in p.proto.text for p in a.get("progress")),
+        "the three seeds to finish and the page to say so", timeout=300,
+    )
     data = spread_chart(at)
     band = data["spread"]
     expected = seed_spread([r.records for r in started], min_seeds=SPREAD_MIN_SEEDS)  # none reached the target in 3 updates: none held
