@@ -51,6 +51,18 @@ def test_a_kl_batch_sits_on_its_curve_at_unit_advantage_and_below_it_for_smaller
     assert charts[1.0]["usermeta"] == {"below_axis": 0, "objective": "kl_penalty"}
 
 
+def test_a_kl_curve_that_leaves_the_batch_chart_is_cut_and_marked_on_the_edge():
+    # β = 5: near r = 0 the penalty β·((r − 1) − log r) grows without bound, far below the batch
+    charts = batch_objective_charts(np.array([0.9, 1.0, 1.1]), np.ones(3), "kl_penalty", 0.2, beta=5.0)
+    spec = charts[1.0]
+    lo, hi = spec["layer"][0]["encoding"]["y"]["scale"]["domain"]
+    lines, marks = (pd.DataFrame(spec["datasets"][k]) for k in ("lines", "off_scale"))
+    curve = lines[lines["curve"] == KL_KEY]
+    assert curve["objective"].between(lo, hi).all()  # nothing drawn flat along the edge
+    assert len(marks) == 1 and marks["objective"].tolist() == [lo] and marks["direction"].str.endswith("▼").all()
+    assert marks["ratio"].iloc[0] == pytest.approx(curve["ratio"].min())  # where the drawn curve stops
+
+
 def test_a_clipped_batch_is_l_clip_per_unit_advantage():
     charts = batch_objective_charts(RATIO, ADV, "clip", 0.2)
     points = pd.DataFrame(charts[-1.0]["datasets"]["points"])

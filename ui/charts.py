@@ -167,9 +167,11 @@ def kl_off_scale_marks(ratio: np.ndarray, y: np.ndarray, y_lo: float, y_hi: floa
     finite = np.isfinite(y)
     outside = finite & ((y < y_lo) | (y > y_hi))
     edges = np.diff(np.concatenate([[False], outside, [False]]).astype(np.int8))
+    inside = finite & ~outside
     for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1):
-        # the point where the curve leaves: next to the stretch, on the side that is inside
-        at = start - 1 if start > 0 else end + 1 if end + 1 < len(y) else start
+        # the point where the curve leaves: next to the stretch, on the side that is drawn (at
+        # r = 0 the KL estimate is infinite, so a stretch from there is entered from the right)
+        at = start - 1 if start > 0 and inside[start - 1] else end + 1 if end + 1 < len(y) and inside[end + 1] else start
         below = y[start] < y_lo
         rows.append({"ratio": float(ratio[at]), "objective": y_lo if below else y_hi, "direction": f"{OFF_SCALE} {'▼' if below else '▲'}"})
     return pd.DataFrame(rows, columns=["ratio", "objective", "direction"])
