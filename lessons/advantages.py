@@ -11,16 +11,13 @@ from ppo_core.lesson import (
 )
 from ui.charts import step_chart
 from ui.links import Param
-from views.lesson_data import critic_rollout, env_title
+from views.lesson_data import TABLE_ROWS as NUM_STEPS, TABLE_WARMUP, env_title, table_rollout
 from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
 from views.lesson_tables import advantages_view, episode_marks, show_table
 
 ADV_PRESETS = ["cartpole", "pendulum-discrete"]
-NUM_STEPS = 24
 WARMUP_CHOICES = [0, 2, 5, 10]  # PPO updates before the rollout: how much the critic has learnt
-TIME_LIMIT_ROW = {"pendulum-discrete": 15}  # as on the rewards-to-go page: same seed, same rows
-
 
 
 def reset_discounts() -> None:
@@ -54,15 +51,33 @@ st.caption(
     "adds γ·V(final observation) to its reward, and the batch's last row uses V(s_T)."
 )
 
+predict_then_reveal(
+    "adv_norm",
+    "PPO normalises advantages per minibatch: subtract the mean, divide by the standard deviation. "
+    "Which rows can change sign?",
+    [
+        "None: dividing by a positive number keeps every sign",
+        "Those whose advantage lies between 0 and the mean",
+        "All rows with a negative advantage",
+        "Only the rows where an episode ended",
+    ],
+    "Those whose advantage lies between 0 and the mean",
+    "Dividing by the standard deviation keeps signs, but subtracting the mean does not: an action "
+    "that was better than expected, but less so than the batch's average, ends up negative and is "
+    "made *less* likely. PPO accepts this: after centring, the actions better than the batch's "
+    "average are pushed up and the rest down, and dividing by the spread keeps the step's size "
+    "steady whatever the scale of the rewards. Turn normalisation on and look for the flagged rows.",
+)
+
 c1, c2, c3 = st.columns(3)
 # Each control is kept in the URL (ui.links), declared once by its Param; γ and λ default to the
 # environment's preset values.
 preset = control(
     Param("adv_env", "cartpole", "choice", choices=ADV_PRESETS), "Environment", where=c1, format_func=env_title, on_change=reset_discounts
 )
-seed = control(Param("adv_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)  # seed 0: the rewards-to-go page's rollout; normalising flips 4 signs on it
+seed = control(Param("adv_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)  # seed 0: the rewards-to-go page's rollout; normalising flips 3 signs on it
 warmup = control(
-    Param("adv_warmup", 10, "choice", choices=WARMUP_CHOICES), "Critic training (PPO updates before the rollout)", "select_slider",
+    Param("adv_warmup", TABLE_WARMUP, "choice", choices=WARMUP_CHOICES), "Critic training (PPO updates before the rollout)", "select_slider",
     where=c3, help="0: an untrained critic, whose V is close to 0 everywhere",
 )
 c4, c5, c6 = st.columns(3)
@@ -75,7 +90,7 @@ normalize = control(
     Param("adv_normalize", False, "bool"), "Normalise advantages", where=c6, help="(A − mean A) / std A over these rows, as PPO does per minibatch"
 )
 
-rollout = critic_rollout(preset, seed, warmup, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
+rollout = table_rollout(preset, seed, warmup)  # at the defaults: the rewards-to-go page's rows
 table = pd.DataFrame(advantage_table(rollout, gamma, lam, normalize=normalize))
 shown, config = advantages_view(table, lam, normalize)
 show_table(shown, column_config=config, key="adv_table")
@@ -156,20 +171,3 @@ if normalize:
     else:
         st.info(f"No sign changed: no advantage here lies between 0 and the mean of these rows ({mean:+.3f}).")
 
-predict_then_reveal(
-    "adv_norm",
-    "PPO normalises advantages per minibatch: subtract the mean, divide by the standard deviation. "
-    "Which rows can change sign?",
-    [
-        "None: dividing by a positive number keeps every sign",
-        "Those whose advantage lies between 0 and the mean",
-        "All rows with a negative advantage",
-        "Only the rows where an episode ended",
-    ],
-    "Those whose advantage lies between 0 and the mean",
-    "Dividing by the standard deviation keeps signs, but subtracting the mean does not: an action "
-    "that was better than expected, but less so than the batch's average, ends up negative and is "
-    "made *less* likely. PPO accepts this: after centring, the actions better than the batch's "
-    "average are pushed up and the rest down, and dividing by the spread keeps the step's size "
-    "steady whatever the scale of the rewards. Turn normalisation on and look for the flagged rows.",
-)

@@ -196,6 +196,24 @@ m3.metric(
 )
 m4.metric("ratios span", f"{row['ratio_min']:.3f} – {row['ratio_max']:.3f}", help="smallest and largest r = π_θ/π_θk in the batch")
 
+predict_then_reveal(
+    "update",
+    "A sample's ratio has passed 1 + ε and its advantage is positive, so the clip gives it zero "
+    "gradient. In the remaining epochs, can its ratio still change?",
+    [
+        "No: with zero gradient it stays where it is",
+        "Yes: the steps taken for other samples move the shared network, and its ratio with it",
+        "Only if its advantage changes sign",
+    ],
+    "Yes: the steps taken for other samples move the shared network, and its ratio with it",
+    "The clip only removes this sample's own pull. All samples share the parameters θ, and each "
+    "gradient step taken for the others changes π_θ(a|s) in this state too, so its ratio keeps "
+    "drifting, sometimes further past 1 + ε. Step to the last epoch: some ringed dots sit well "
+    "beyond the edge. The clip is a brake, not a wall, which is why training logs watch approx KL "
+    "as well, and why some implementations stop an update's epochs early once it passes a target "
+    "(`target_kl`).",
+)
+
 st.header("The ratios on the clipped objective")
 left, right = st.columns(2)
 for col, sign in ((left, 1.0), (right, -1.0)):
@@ -264,24 +282,6 @@ st.caption(
     "error falls epoch by epoch, yet explained variance can drop for an untrained critic: its first "
     "steps mostly lift its predictions from about 0 towards the average return, and that shift "
     "does not count in a variance."
-)
-
-predict_then_reveal(
-    "update",
-    "A sample's ratio has passed 1 + ε and its advantage is positive, so the clip gives it zero "
-    "gradient. In the remaining epochs, can its ratio still change?",
-    [
-        "No: with zero gradient it stays where it is",
-        "Yes: the steps taken for other samples move the shared network, and its ratio with it",
-        "Only if its advantage changes sign",
-    ],
-    "Yes: the steps taken for other samples move the shared network, and its ratio with it",
-    "The clip only removes this sample's own pull. All samples share the parameters θ, and each "
-    "gradient step taken for the others changes π_θ(a|s) in this state too, so its ratio keeps "
-    "drifting, sometimes further past 1 + ε. Step to the last epoch: some ringed dots sit well "
-    "beyond the edge. The clip is a brake, not a wall, which is why training logs watch approx KL "
-    "as well, and why some implementations stop an update's epochs early once it passes a target "
-    "(`target_kl`).",
 )
 
 with st.expander("Every number, epoch by epoch"):

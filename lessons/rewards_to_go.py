@@ -2,6 +2,7 @@
 row's tail is closed: termination (nothing), a time limit (V of the final observation), and the
 end of the batch (V of the next observation)."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -11,21 +12,21 @@ from ppo_core.lesson import (
 )
 from ui.charts import step_chart
 from ui.links import Param
-from views.lesson_data import critic_rollout, env_title
+from views.lesson_data import TABLE_ROWS as NUM_STEPS, TABLE_TIME_LIMIT, env_title, table_rollout
 from views.widgets import predict_then_reveal, show_chart
 from views.lesson_controls import control
 from views.lesson_tables import backward_pass, episode_marks, rewards_to_go_view, show_table
 
 RTG_PRESETS = ["cartpole", "pendulum-discrete"]
-NUM_STEPS = 24  # rows in the table
-WARMUP_UPDATES = 10  # ordinary PPO updates before the rollout, so the critic's V is not ~0
-# Pendulum never terminates: its episodes end only at the 200-step time limit, placed after this row.
-TIME_LIMIT_ROW = {"pendulum-discrete": 15}
 CASE_NOTES = {
-    "cartpole": "CartPole ends when the pole falls: a **termination**, followed by a fresh episode that the batch cuts.",
+    "cartpole": (
+        f"CartPole ends when the pole falls: a **termination**. For this table its time limit is "
+        f"{TABLE_TIME_LIMIT['cartpole']} steps instead of 500, so that a **time-limit cut** fits in "
+        f"{NUM_STEPS} rows too; the table starts at the first stretch of the rollout where both "
+        f"appear before the **batch ends**."
+    ),
     "pendulum-discrete": "Pendulum never falls over; its episodes are **cut by a 200-step time limit**, and the batch cuts the next one.",
 }
-
 
 
 def preset_gamma() -> float:
@@ -47,8 +48,8 @@ st.markdown(
 st.latex(r"\hat R_t = r_t + \gamma\, r_{t+1} + \gamma^2 r_{t+2} + \cdots = r_t + \gamma\, \hat R_{t+1}")
 st.markdown(
     "The recursion needs something to stand in for whatever comes after a row when the table does "
-    "not continue the same episode. There are three cases: CartPole's table shows a termination and "
-    "the end of the batch, Pendulum's a time-limit cut and the end of the batch:"
+    "not continue the same episode. There are three cases, and CartPole's table below shows all "
+    "three (Pendulum, which never falls, shows the last two):"
 )
 st.latex(
     r"\hat R_t = r_t + \gamma \cdot \begin{cases}"
@@ -57,6 +58,18 @@ st.latex(
     r"V_\phi(s_T) & t = T-1 \text{ and the batch ends mid-episode}\\"
     r"\hat R_{t+1} & \text{otherwise}"
     r"\end{cases}"
+)
+
+predict_then_reveal(
+    "rtg",
+    "On CartPole every step earns r = +1. What is R̂_t on the row where the pole fell "
+    "(the episode terminated after that step), whatever γ is?",
+    ["Exactly 1", "1 + γ·V(final observation)", "1/(1 − γ)", "The R̂ of the next row"],
+    "Exactly 1",
+    "Termination means no future at all, so nothing is added after the last reward: R̂_t = r_t = 1. "
+    "Check it in the table with the CartPole environment, at any γ. The next row starts a new "
+    "episode and its R̂ has nothing to do with the one that ended. A time-limit cut is different: "
+    "the state was not terminal, so the row adds γ·V of the observation it was cut at.",
 )
 
 c1, c2, c3 = st.columns(3)
@@ -73,11 +86,17 @@ computed = control(
     Param("rtg_computed", NUM_STEPS, "int", 0, NUM_STEPS), "Backward pass: rows computed, from the end",
     help="Step through the backward pass; rows not yet computed are empty.",
 )
-note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
-st.caption(CASE_NOTES[preset] + (f" Here the {note}." if note else ""))
-
-rollout = critic_rollout(preset, seed, WARMUP_UPDATES, NUM_STEPS, TIME_LIMIT_ROW.get(preset))
+rollout = table_rollout(preset, seed)
 table = backward_pass(rewards_to_go_table(rollout, gamma), computed)  # rows not yet reached: NaN
+note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
+case_rows = {
+    name: ", ".join(str(t) for t in np.flatnonzero(table["bootstrap"] == case)) or "none"
+    for case, name in [("terminated", "termination"), ("truncated", "time-limit cut"), ("batch_end", "batch end")]
+}
+st.caption(
+    CASE_NOTES[preset] + (f" Here the {note}." if note else "")
+    + " In these rows: " + "; ".join(f"{name} at t = {rows}" for name, rows in case_rows.items()) + "."
+)
 current = NUM_STEPS - computed  # the row the backward pass filled last (NUM_STEPS: none yet)
 
 shown, config = rewards_to_go_view(table, current)
@@ -132,8 +151,9 @@ if terminated_rows:
 if truncated_rows:
     values = ", ".join(f"{v:.3f}" for v in table["bootstrap_value"][table["truncated"]])
     notes.append(
-        f"- **Time limit** after step {', '.join(map(str, truncated_rows))}: the pendulum would have "
-        f"kept swinging, so the row bootstraps from the critic's value of the observation it was cut "
+        f"- **Time limit** after step {', '.join(map(str, truncated_rows))}: the episode would have "
+        f"gone on (the {'pole was still up' if preset == 'cartpole' else 'pendulum kept swinging'}), "
+        f"so the row bootstraps from the critic's value of the observation it was cut "
         f"at (V = {values}). Treating it as a termination would teach V that time itself is deadly."
     )
 if last["bootstrap"] == "batch_end":
@@ -146,14 +166,3 @@ if not (terminated_rows or truncated_rows):
     notes.append("- No episode ended inside these rows with this seed; try another seed to see one.")
 st.markdown("\n".join(notes))
 
-predict_then_reveal(
-    "rtg",
-    "On CartPole every step earns r = +1. What is R̂_t on the row where the pole fell "
-    "(the episode terminated after that step), whatever γ is?",
-    ["Exactly 1", "1 + γ·V(final observation)", "1/(1 − γ)", "The R̂ of the next row"],
-    "Exactly 1",
-    "Termination means no future at all, so nothing is added after the last reward: R̂_t = r_t = 1. "
-    "Check it in the table with the CartPole environment, at any γ. The next row starts a new "
-    "episode and its R̂ has nothing to do with the one that ended. A time-limit cut is different: "
-    "the state was not terminal, so the row adds γ·V of the observation it was cut at.",
-)

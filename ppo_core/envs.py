@@ -122,12 +122,16 @@ def make_env(
     normalize_obs: bool = False,
     normalize_reward: bool = False,
     gamma: float = 0.99,
+    max_episode_steps: int | None = None,
 ) -> gym.Env:
-    """One environment with the chain described in the module docstring."""
+    """One environment with the chain described in the module docstring.
+
+    ``max_episode_steps`` replaces the environment's registered time limit (None: keep it).
+    """
     spec = ENVIRONMENTS[env_key]
     if render_mode is not None:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen: no display on a server
-    env = gym.make(spec.gym_id, render_mode=render_mode, disable_env_checker=True)
+    env = gym.make(spec.gym_id, render_mode=render_mode, disable_env_checker=True, max_episode_steps=max_episode_steps)
     if spec.transform is not None:
         env = spec.transform(env)
     env = RecordEpisodeStatistics(env)
@@ -147,8 +151,12 @@ def make_vector_env(
     normalize_obs: bool = False,
     normalize_reward: bool = False,
     gamma: float = 0.99,
+    max_episode_steps: int | None = None,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of :func:`make_env` stepped in lock-step, SAME_STEP autoreset.
+
+    ``max_episode_steps`` replaces the registered time limit (None: keep it); the lessons
+    shorten it so that a time-limit cut fits in a short table.
 
     Sync, not async: the environments here step in microseconds, far less than a process
     round-trip, and the trainer already runs beside the app server on two cores.
@@ -156,10 +164,12 @@ def make_vector_env(
     if env_key not in ENVIRONMENTS:
         raise ValueError(f"env_id: unknown environment {env_key!r}; choose one of {sorted(ENVIRONMENTS)}")
     if env_key == "CartPole-v1" and not (normalize_obs or normalize_reward):
-        return VectorRecordEpisodeStatistics(SameStepCartPoleVectorEnv(num_envs, max_episode_steps=500))
+        limit = max_episode_steps or gym.spec("CartPole-v1").max_episode_steps
+        return VectorRecordEpisodeStatistics(SameStepCartPoleVectorEnv(num_envs, max_episode_steps=limit))
     return gym.vector.SyncVectorEnv(
         [
-            (lambda: make_env(env_key, normalize_obs=normalize_obs, normalize_reward=normalize_reward, gamma=gamma))
+            (lambda: make_env(env_key, normalize_obs=normalize_obs, normalize_reward=normalize_reward, gamma=gamma,
+                              max_episode_steps=max_episode_steps))
             for _ in range(num_envs)
         ],
         autoreset_mode=AutoresetMode.SAME_STEP,

@@ -38,14 +38,17 @@ __all__ = [
 ]
 
 
-def lesson_trainer(preset: str, seed: int = 0, warmup_updates: int = 0, num_envs: int | None = None) -> PPOTrainer:
-    """A trainer on ``preset`` after ``warmup_updates`` ordinary PPO updates (0: untrained)."""
+def lesson_trainer(
+    preset: str, seed: int = 0, warmup_updates: int = 0, num_envs: int | None = None, max_episode_steps: int | None = None
+) -> PPOTrainer:
+    """A trainer on ``preset`` after ``warmup_updates`` ordinary PPO updates (0: untrained);
+    ``max_episode_steps``: a shorter time limit than the environment's, warm-up included."""
     cfg = PRESETS[preset]
     changes = {"seed": seed}
     if num_envs is not None:
         changes["num_envs"] = num_envs
         changes["num_minibatches"] = min(cfg.num_minibatches, num_envs * cfg.num_steps // 2)
-    trainer = PPOTrainer(cfg.replace(**changes))
+    trainer = PPOTrainer(cfg.replace(**changes), max_episode_steps=max_episode_steps)
     for _ in range(warmup_updates):
         trainer.train_one_update()
     return trainer
@@ -286,6 +289,31 @@ def skip_to_time_limit(trainer: PPOTrainer, row: int, env_index: int = 0) -> int
         limit, elapsed = base.max_episode_steps, int(base.steps[env_index])
     skip = (limit - elapsed) - 1 - row
     return skip if skip >= 0 else skip + limit
+
+
+def skip_to_every_ending(trainer: PPOTrainer, num_steps: int, search_steps: int = 3000, env_index: int = 0) -> int:
+    """The ``skip`` for :func:`lesson_rollout` whose ``num_steps`` rows of environment
+    ``env_index`` show all three ways a row's tail is closed: a termination, a time-limit cut,
+    and the batch ending mid-episode on the last row.
+
+    Searches the first ``search_steps`` steps of the trainer's policy, which it uses up: rebuild
+    the trainer (same seed, same steps) to record the rows. Returns 0 if no stretch shows all
+    three (an environment that never terminates, or a time limit longer than the table).
+    """
+    term = np.empty(0, dtype=bool)
+    trunc = np.empty(0, dtype=bool)
+    first_unchecked = 0
+    while len(term) < search_steps:  # in chunks: the stretch is usually found in the first few hundred steps
+        chunk = collect_rollout(trainer.envs, trainer.agent, trainer.obs, 250)
+        trainer.obs = chunk.next_obs.numpy()
+        term = np.concatenate([term, chunk.terminated[:, env_index]])
+        trunc = np.concatenate([trunc, chunk.truncated[:, env_index]])
+        for start in range(first_unchecked, len(term) - num_steps + 1):
+            rows = slice(start, start + num_steps - 1)  # the last row must continue, to show the batch end
+            if term[rows].any() and trunc[rows].any() and not (term | trunc)[start + num_steps - 1]:
+                return start
+        first_unchecked = max(first_unchecked, len(term) - num_steps + 1)
+    return 0
 
 
 def rewards_to_go_table(rollout: Rollout, gamma: float, env_index: int = 0) -> dict[str, np.ndarray]:

@@ -93,7 +93,9 @@ class PPOTrainer:
     ``agent`` holds the networks; ``policy`` and ``value`` are its actor and critic.
     """
 
-    def __init__(self, config: PPOConfig):
+    def __init__(self, config: PPOConfig, *, max_episode_steps: int | None = None):
+        """``max_episode_steps``: a time limit other than the environment's own (None: keep it),
+        for lessons that need an episode cut inside a short table; presets never set it."""
         # Small networks get slower with more threads, and the app server needs the other core.
         torch.set_num_threads(1)
         self.config = config
@@ -105,6 +107,7 @@ class PPOTrainer:
             normalize_obs=config.normalize_obs,
             normalize_reward=config.normalize_reward,
             gamma=config.gamma,
+            max_episode_steps=max_episode_steps,
         )
         self.envs.action_space.seed(config.seed)
         self.agent = agent_for(config, self.envs.single_observation_space, self.envs.single_action_space)

@@ -96,6 +96,10 @@ def test_the_training_page_fits_the_screen_during_and_after_a_run(browser, serve
         ret = during["charts"][0]  # the return chart comes first on the page
         assert ret["top"] < during["innerHeight"], f"the return chart starts at {ret['top']:.0f} px, below the first screen ({during['innerHeight']} px)"
         wait_for_state(page, "finished", STATE_TIMEOUT_S)
+        # The buttons follow within a redraw or two: a run that ended between the buttons and the
+        # live view (its records are read by a thread) must not leave Stop enabled and Start not.
+        page.wait_for_selector(".st-key-train_stop button[disabled]", timeout=5000)
+        page.wait_for_selector(".st-key-train_start button:not([disabled])", timeout=5000)
         after = drawn_layout(page, 10)  # 7 diagnostics' panels with the return chart and the two batch plots
         fits(after, "after the run")
         charts = after["charts"]

@@ -48,3 +48,22 @@ def test_scaled_observation_and_reward_match_the_raw_pendulum():
         np.testing.assert_array_equal(obs, np.stack([s[0] for s in steps]) * scale)
         np.testing.assert_allclose(reward, np.array([s[1] for s in steps]) / 10.0, rtol=1e-12)
     vec.close()
+
+
+def test_a_shorter_time_limit_cuts_every_environment_there():
+    # The lessons shorten the time limit so a cut fits in a 24-row table; training never does.
+    for key, limit in [("CartPole-v1", 16), ("Pendulum-v1-discrete", 10)]:
+        vec = make_vector_env(key, 3, max_episode_steps=limit)
+        vec.reset(seed=0)
+        age = np.zeros(3, dtype=int)  # steps into the current episode
+        cuts = 0
+        for _ in range(60):
+            _, _, term, trunc, _ = vec.step(vec.action_space.sample())
+            age += 1
+            assert not (trunc & (age != limit)).any() and (age <= limit).all()
+            assert (trunc | term)[age == limit].all()
+            cuts += int((trunc & ~term).sum())
+            age[term | trunc] = 0
+        assert cuts > 0
+        vec.close()
+    assert make_vector_env("CartPole-v1", 1).unwrapped.max_episode_steps == 500  # the default stays

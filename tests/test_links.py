@@ -178,7 +178,7 @@ def test_dependent_controls(open_with):
         (LOOP, {"loop_seed": "-4"}, "loop_seed", 0, ["loop_seed=-4", "out of range", "from 0 to 9999"]),
         (LOOP, {"loop_env": "mujoco"}, "loop_env", "cartpole", ["loop_env=mujoco", "one of cartpole, pendulum-discrete"]),
         (ADV, {"adv_normalize": "maybe"}, "adv_normalize", False, ["adv_normalize=maybe", "1 or 0"]),
-        (ADV, {"adv_warmup": "3"}, "adv_warmup", 10, ["adv_warmup=3", "one of 0, 2, 5, 10"]),
+        (ADV, {"adv_warmup": "3"}, "adv_warmup", 5, ["adv_warmup=3", "one of 0, 2, 5, 10"]),
     ],
 )
 def test_bad_values_give_a_note_and_the_default(open_with, page, query, key, default, words):

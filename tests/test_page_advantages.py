@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from ppo_core import PRESETS, gae, normalize_advantages, rewards_to_go, td_errors
-from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_time_limit
-from conftest import named_datasets
+from conftest import named_datasets, table_reference_rollout
 
 PAGE = "lessons/advantages.py"
 ROWS = 24
@@ -17,11 +16,8 @@ ROWS = 24
 class Reference:
     """The page's rollout rebuilt here, and ppo_core's estimators on it."""
 
-    def __init__(self, preset: str, warmup: int = 10, seed: int = 0, time_limit_row: int | None = None):
-        trainer = lesson_trainer(preset, seed=seed, warmup_updates=warmup, num_envs=1)
-        skip = 0 if time_limit_row is None else skip_to_time_limit(trainer, time_limit_row)
-        self.rollout = r = lesson_rollout(trainer, ROWS, skip=skip)
-        trainer.close()
+    def __init__(self, preset: str, warmup: int | None = None, seed: int = 0):
+        self.rollout = r = table_reference_rollout(preset, seed, warmup)
         self.rewards, self.values, self.dones = r.rewards[:, 0], r.values[:, 0], r.dones[:, 0]
         self.last = float(r.last_value[0])
         self.tail = {"truncated": r.truncated[:, 0], "final_values": r.final_values[:, 0]}
@@ -119,7 +115,7 @@ def test_critic_training_changes_v(at):
 
 
 def test_pendulum_time_limit(at):
-    pendulum = Reference("pendulum-discrete", time_limit_row=15)
+    pendulum = Reference("pendulum-discrete")
     at.selectbox(key="adv_env").set_value("pendulum-discrete").run()
     assert not at.exception
     assert at.slider(key="adv_gamma").value == pytest.approx(0.95)

@@ -7,20 +7,10 @@ import pandas as pd
 import pytest
 
 from ppo_core import rewards_to_go
-from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_time_limit
-from conftest import named_datasets
+from conftest import named_datasets, table_reference_rollout as reference_rollout
 
 PAGE = "lessons/rewards_to_go.py"
 ROWS = 24
-
-
-def reference_rollout(preset: str, seed: int = 0, time_limit_row: int | None = None):
-    """The page's rollout, rebuilt here: one environment, 10 warm-up updates, 24 steps."""
-    trainer = lesson_trainer(preset, seed=seed, warmup_updates=10, num_envs=1)
-    skip = 0 if time_limit_row is None else skip_to_time_limit(trainer, time_limit_row)
-    rollout = lesson_rollout(trainer, ROWS, skip=skip)
-    trainer.close()
-    return rollout
 
 
 def reference_rtg(rollout, gamma):
@@ -41,7 +31,7 @@ def cartpole():
 
 @pytest.fixture(scope="module")
 def pendulum():
-    return reference_rollout("pendulum-discrete", time_limit_row=15)
+    return reference_rollout("pendulum-discrete")
 
 
 def table(at) -> pd.DataFrame:
@@ -58,6 +48,23 @@ def test_rewards_to_go_follow_gamma(at, cartpole):
         assert not at.exception
         np.testing.assert_allclose(table(at)["R̂_t"], reference_rtg(cartpole, gamma), rtol=0, atol=1e-12)
     assert not np.allclose(reference_rtg(cartpole, 0.9), reference_rtg(cartpole, 0.5))
+
+
+def test_default_cartpole_table_shows_all_three_endings(at, cartpole):
+    shown = table(at)
+    cases = shown["after this step"]
+    terminated = np.flatnonzero(cases == "nothing (terminated)")
+    cut = np.flatnonzero(cases == "V(final obs) (time limit)")
+    assert len(terminated) >= 1 and len(cut) >= 1 and cases.iloc[-1] == "V(s_T) (batch ends)"
+    assert terminated.tolist() == np.flatnonzero(cartpole.terminated[:, 0]).tolist()
+    assert cut.tolist() == np.flatnonzero(cartpole.truncated[:, 0]).tolist()
+    for t in cut:
+        v_final = float(cartpole.final_values[t, 0])
+        assert shown["bootstrap value"].iloc[t] == pytest.approx(v_final, abs=1e-12)
+        assert shown["R̂_t"].iloc[t] == pytest.approx(cartpole.rewards[t, 0] + 0.98 * v_final, abs=1e-12)
+    caption = " ".join(c.value for c in at.caption)
+    assert f"termination at t = {terminated[0]}" in caption and f"time-limit cut at t = {cut[0]}" in caption
+    assert f"batch end at t = {ROWS - 1}" in caption
 
 
 def test_termination_and_batch_end_on_cartpole(at, cartpole):
@@ -108,7 +115,7 @@ def test_chart_data_is_the_table(at, cartpole):
     np.testing.assert_allclose(lines.sort_values("t")["value"], reference_rtg(cartpole, 0.98), rtol=0, atol=1e-12)
     ended = np.flatnonzero(cartpole.dones[:, 0])
     np.testing.assert_array_equal(events["t"], ended + 0.5)
-    assert set(events["series"]) == {"terminated"}
+    assert set(events["series"]) == {"terminated", "truncated (time limit)"}
 
 
 def test_time_limit_bootstraps_on_pendulum(at, pendulum):

@@ -6,7 +6,16 @@ from __future__ import annotations
 import streamlit as st
 
 from ppo_core import ENVIRONMENTS, PRESETS
-from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_time_limit
+from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_every_ending, skip_to_time_limit
+
+TABLE_ROWS = 24  # rows in the rewards-to-go and advantages tables
+TABLE_WARMUP = 5  # ordinary PPO updates before the table's rollout, so the critic's V is not ~0
+# How each environment's table is placed so that it shows its ways of closing a row's tail.
+# CartPole: a time limit of 16 steps instead of 500 (untrained poles fall long before 500), and
+# the rows start at the first stretch showing a termination, a time-limit cut and the batch end.
+# Pendulum never terminates: its 200-step time limit is placed after row 15.
+TABLE_TIME_LIMIT = {"cartpole": 16}
+TABLE_TIME_LIMIT_ROW = {"pendulum-discrete": 15}
 
 
 def env_title(preset: str) -> str:
@@ -14,11 +23,34 @@ def env_title(preset: str) -> str:
 
 
 @st.cache_resource(show_spinner="Training the critic briefly and collecting a rollout…", max_entries=64)
-def critic_rollout(preset: str, seed: int, warmup_updates: int, num_steps: int, time_limit_row: int | None = None):
-    """One environment, ``warmup_updates`` PPO updates, then ``num_steps`` recorded steps
-    (``time_limit_row``: skip ahead so a time limit falls on that row). Read-only: shared."""
-    trainer = lesson_trainer(preset, seed=seed, warmup_updates=warmup_updates, num_envs=1)
-    skip = 0 if time_limit_row is None else skip_to_time_limit(trainer, time_limit_row)
-    rollout = lesson_rollout(trainer, num_steps, skip=skip)
-    trainer.close()
+def critic_rollout(
+    preset: str, seed: int, warmup_updates: int, num_steps: int,
+    time_limit: int | None = None, time_limit_row: int | None = None,
+):
+    """One environment, ``warmup_updates`` PPO updates, then ``num_steps`` recorded steps.
+
+    ``time_limit``: episodes cut after that many steps (warm-up included), and the rows start at
+    the first stretch that shows every ending; ``time_limit_row``: skip ahead so that the
+    environment's own time limit falls on that row. Read-only: shared between sessions.
+    """
+    def trainer():
+        return lesson_trainer(preset, seed=seed, warmup_updates=warmup_updates, num_envs=1, max_episode_steps=time_limit)
+
+    built = trainer()
+    skip = 0
+    if time_limit_row is not None:
+        skip = skip_to_time_limit(built, time_limit_row)
+    elif time_limit is not None:
+        skip = skip_to_every_ending(built, num_steps)
+        built.close()
+        built = trainer()  # the search used the steps up; the same seed replays them
+    rollout = lesson_rollout(built, num_steps, skip=skip)
+    built.close()
     return rollout
+
+
+def table_rollout(preset: str, seed: int, warmup_updates: int = TABLE_WARMUP):
+    """The rollout of the rewards-to-go and advantages tables: the same rows on both pages."""
+    return critic_rollout(
+        preset, seed, warmup_updates, TABLE_ROWS, TABLE_TIME_LIMIT.get(preset), TABLE_TIME_LIMIT_ROW.get(preset)
+    )

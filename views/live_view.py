@@ -23,7 +23,7 @@ from ui.compare import comparison_reading, variant_labels
 from ui.report import diagnostics_frame, metrics_frame, update_beta
 from ui.spread import SpreadPlan, seed_spread, spread_reading
 from views import exports
-from views.run_controls import PACE_KEY, current, feed_spread, group, on_pace, runs, spread_of
+from views.run_controls import PACE_KEY, buttons_are_stale, current, feed_spread, group, on_pace, runs, spread_of
 from views.widgets import show_chart
 
 REDRAW_EVERY_S = 1.0
@@ -278,12 +278,11 @@ def _live() -> None:
         return
     members = group(run)
     plan = spread_of(run)
-    before = [r.state for r in members]
     for r in members:
         r.poll()
     if plan is not None and feed_spread(plan):  # a seed ended: the next takes its place in the queue
         members = group(run)
-    if any(r.state != b for r, b in zip(members, before)):
+    if buttons_are_stale(members, plan):
         st.rerun()  # a run started, got its core, or ended: redraw the whole page so the buttons follow
     target = PRESETS[run.preset].target_return
     last = run.records[-1] if run.records else {}

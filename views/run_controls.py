@@ -28,6 +28,7 @@ from views import session, training_controls
 FIRST_RECORD_WAIT_S = 1.0
 REFUSED_KEY = "train_refused"  # why the last Start was refused (the per-student cap), shown once
 STEP_NOTE_KEY = "train_step_note"  # why the last Step did nothing (the run had ended), shown once
+DRAWN_KEY = "train_buttons_drawn_for"  # drawn_states() when the buttons were last drawn
 PACE_KEY = "train_pace"  # seconds between updates (0: full speed): views.live_view.pace_control draws it
 SPREADS_KEY = "train_spreads"  # group id -> ui.spread.SpreadPlan, for each seed spread of this session
 
@@ -360,6 +361,18 @@ def _spread_row(cfg: PPOConfig | None, compare_configs: list[PPOConfig] | None):
     return spread, compare_spread, on_seeds, s3
 
 
+def drawn_states(runs_now: list, plan) -> tuple:
+    """What the buttons were drawn for: each run's state and what it waits for, and the spread's
+    seeds still to start. The live view reruns the page when this changes."""
+    return tuple((r.id, r.state, r.waiting_for) for r in runs_now), (plan.pending if plan is not None else 0)
+
+
+def buttons_are_stale(runs_now: list, plan) -> bool:
+    """True when a run changed state since the buttons were drawn (the records are read by a
+    thread of their own, so a run can end between the buttons and the live view)."""
+    return st.session_state.get(DRAWN_KEY) != drawn_states(runs_now, plan)
+
+
 def buttons(cfg: PPOConfig | None, preset: str, compare: ComparePanel | None) -> bool:
     """Start comparison, Start, Pause, Step, Resume, Stop and Reset, each enabled only where it
     acts; returns whether a run of the current group is active (the live view's timer runs)."""
@@ -387,6 +400,7 @@ def buttons(cfg: PPOConfig | None, preset: str, compare: ComparePanel | None) ->
     b[3].button("Resume", disabled=not paused_now, on_click=on_command, args=("resume",), key="train_resume", width="stretch")
     b[4].button("Stop", disabled=not active, on_click=on_stop, key="train_stop", width="stretch")
     b[5].button("Reset", disabled=run is None, on_click=on_reset, args=(preset,), key="train_reset", width="stretch")
+    st.session_state[DRAWN_KEY] = drawn_states(runs_now, plan)
     refused = st.session_state.pop(REFUSED_KEY, None)
     if refused:
         st.error(refused)
