@@ -31,6 +31,7 @@ __all__ = [
     "update_epoch_samples",
     "objective_curves",
     "skip_to_time_limit",
+    "skip_to_every_ending",
     "rewards_to_go_table",
     "advantage_table",
     "gae_limits",
