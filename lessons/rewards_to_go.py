@@ -2,7 +2,6 @@
 row's tail is closed: termination (nothing), a time limit (V of the final observation), and the
 end of the batch (V of the next observation)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -89,14 +88,7 @@ computed = control(
 rollout = table_rollout(preset, seed)
 table = backward_pass(rewards_to_go_table(rollout, gamma), computed)  # rows not yet reached: NaN
 note = ENVIRONMENTS[PRESETS[preset].env_id].reward_note
-case_rows = {
-    name: ", ".join(str(t) for t in np.flatnonzero(table["bootstrap"] == case)) or "none"
-    for case, name in [("terminated", "termination"), ("truncated", "time-limit cut"), ("batch_end", "batch end")]
-}
-st.caption(
-    CASE_NOTES[preset] + (f" Here the {note}." if note else "")
-    + " In these rows: " + "; ".join(f"{name} at t = {rows}" for name, rows in case_rows.items()) + "."
-)
+st.caption(CASE_NOTES[preset] + (f" Here the {note}." if note else "") + " Where each case falls: \"In this table\" below.")
 current = NUM_STEPS - computed  # the row the backward pass filled last (NUM_STEPS: none yet)
 
 shown, config = rewards_to_go_view(table, current)

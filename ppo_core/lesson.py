@@ -32,6 +32,7 @@ __all__ = [
     "objective_curves",
     "skip_to_time_limit",
     "skip_to_every_ending",
+    "lesson_table_rollout",
     "rewards_to_go_table",
     "advantage_table",
     "gae_limits",
@@ -315,6 +316,31 @@ def skip_to_every_ending(trainer: PPOTrainer, num_steps: int, search_steps: int 
                 return start
         first_unchecked = max(first_unchecked, len(term) - num_steps + 1)
     return 0
+
+
+def lesson_table_rollout(
+    preset: str, seed: int, warmup_updates: int, num_steps: int,
+    time_limit: int | None = None, time_limit_row: int | None = None,
+) -> Rollout:
+    """One environment, ``warmup_updates`` PPO updates, then ``num_steps`` recorded steps.
+
+    ``time_limit``: episodes cut after that many steps (warm-up included), and the rows start at
+    the first stretch that shows every ending (:func:`skip_to_every_ending`); ``time_limit_row``:
+    skip ahead so that the environment's own time limit falls on that row.
+    """
+    def trainer() -> PPOTrainer:
+        return lesson_trainer(preset, seed=seed, warmup_updates=warmup_updates, num_envs=1, max_episode_steps=time_limit)
+
+    built, skip = trainer(), 0
+    if time_limit_row is not None:
+        skip = skip_to_time_limit(built, time_limit_row)
+    elif time_limit is not None:
+        skip = skip_to_every_ending(built, num_steps)
+        built.close()
+        built = trainer()  # the search used the steps up; the same seed replays them
+    rollout = lesson_rollout(built, num_steps, skip=skip)
+    built.close()
+    return rollout
 
 
 def rewards_to_go_table(rollout: Rollout, gamma: float, env_index: int = 0) -> dict[str, np.ndarray]:

@@ -178,23 +178,13 @@ def rerun_until(at, condition, what: str, timeout: float = 120):
 
 
 def table_reference_rollout(preset: str, seed: int = 0, warmup: int | None = None):
-    """The page's rollout, rebuilt here: one environment, 5 warm-up updates, 24 steps, placed
-    as the page places them (CartPole: 16-step time limit, first stretch showing every ending)."""
-    from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_every_ending, skip_to_time_limit
-    from views.lesson_data import TABLE_ROWS as ROWS, TABLE_TIME_LIMIT, TABLE_TIME_LIMIT_ROW, TABLE_WARMUP
+    """The page's rollout, rebuilt here from ppo_core without the page's cache: one environment,
+    5 warm-up updates, 24 steps, placed as the page places them (CartPole: 16-step time limit,
+    first stretch showing every ending; Pendulum: its time limit on row 15)."""
+    from ppo_core.lesson import lesson_table_rollout
+    from views.lesson_data import TABLE_ROWS, TABLE_TIME_LIMIT, TABLE_TIME_LIMIT_ROW, TABLE_WARMUP
 
-    warmup = TABLE_WARMUP if warmup is None else warmup
-    limit, row = TABLE_TIME_LIMIT.get(preset), TABLE_TIME_LIMIT_ROW.get(preset)
-
-    def trainer():
-        return lesson_trainer(preset, seed=seed, warmup_updates=warmup, num_envs=1, max_episode_steps=limit)
-
-    built, skip = trainer(), 0
-    if row is not None:
-        skip = skip_to_time_limit(built, row)
-    elif limit is not None:
-        skip = skip_to_every_ending(built, ROWS)
-        built = trainer()
-    rollout = lesson_rollout(built, ROWS, skip=skip)
-    built.close()
-    return rollout
+    return lesson_table_rollout(
+        preset, seed, TABLE_WARMUP if warmup is None else warmup, TABLE_ROWS,
+        TABLE_TIME_LIMIT.get(preset), TABLE_TIME_LIMIT_ROW.get(preset),
+    )

@@ -62,9 +62,10 @@ def test_default_cartpole_table_shows_all_three_endings(at, cartpole):
         v_final = float(cartpole.final_values[t, 0])
         assert shown["bootstrap value"].iloc[t] == pytest.approx(v_final, abs=1e-12)
         assert shown["R̂_t"].iloc[t] == pytest.approx(cartpole.rewards[t, 0] + 0.98 * v_final, abs=1e-12)
-    caption = " ".join(c.value for c in at.caption)
-    assert f"termination at t = {terminated[0]}" in caption and f"time-limit cut at t = {cut[0]}" in caption
-    assert f"batch end at t = {ROWS - 1}" in caption
+    notes = at.markdown[-1].value  # "In this table": the rows of each case, in words
+    assert f"**Termination** after step {', '.join(map(str, terminated))}" in notes
+    assert f"**Time limit** after step {', '.join(map(str, cut))}" in notes and "pole was still up" in notes
+    assert f"**End of the batch** after step {ROWS - 1}" in notes
 
 
 def test_termination_and_batch_end_on_cartpole(at, cartpole):

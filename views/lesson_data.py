@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ppo_core import ENVIRONMENTS, PRESETS
-from ppo_core.lesson import lesson_rollout, lesson_trainer, skip_to_every_ending, skip_to_time_limit
+from ppo_core.lesson import lesson_table_rollout
 
 TABLE_ROWS = 24  # rows in the rewards-to-go and advantages tables
 TABLE_WARMUP = 5  # ordinary PPO updates before the table's rollout, so the critic's V is not ~0
@@ -23,34 +23,10 @@ def env_title(preset: str) -> str:
 
 
 @st.cache_resource(show_spinner="Training the critic briefly and collecting a rollout…", max_entries=64)
-def critic_rollout(
-    preset: str, seed: int, warmup_updates: int, num_steps: int,
-    time_limit: int | None = None, time_limit_row: int | None = None,
-):
-    """One environment, ``warmup_updates`` PPO updates, then ``num_steps`` recorded steps.
-
-    ``time_limit``: episodes cut after that many steps (warm-up included), and the rows start at
-    the first stretch that shows every ending; ``time_limit_row``: skip ahead so that the
-    environment's own time limit falls on that row. Read-only: shared between sessions.
-    """
-    def trainer():
-        return lesson_trainer(preset, seed=seed, warmup_updates=warmup_updates, num_envs=1, max_episode_steps=time_limit)
-
-    built = trainer()
-    skip = 0
-    if time_limit_row is not None:
-        skip = skip_to_time_limit(built, time_limit_row)
-    elif time_limit is not None:
-        skip = skip_to_every_ending(built, num_steps)
-        built.close()
-        built = trainer()  # the search used the steps up; the same seed replays them
-    rollout = lesson_rollout(built, num_steps, skip=skip)
-    built.close()
-    return rollout
-
-
 def table_rollout(preset: str, seed: int, warmup_updates: int = TABLE_WARMUP):
-    """The rollout of the rewards-to-go and advantages tables: the same rows on both pages."""
-    return critic_rollout(
+    """The rollout of the rewards-to-go and advantages tables (the same rows on both pages),
+    computed once per setting and server by :func:`ppo_core.lesson.lesson_table_rollout`.
+    Read-only: shared between sessions."""
+    return lesson_table_rollout(
         preset, seed, warmup_updates, TABLE_ROWS, TABLE_TIME_LIMIT.get(preset), TABLE_TIME_LIMIT_ROW.get(preset)
     )
