@@ -51,6 +51,8 @@ for note in notes:  # shown outside the collapsed expander, so a bad link is not
 heading = "Your choices for the assignment" if assignment else "Hyperparameters (defaults are the preset's tuned values)"
 with st.expander(heading, expanded=assignment is not None):
     cfg, error = training_controls.draw(preset, assignment)
+    if (fixed := training_controls.fixed_settings(preset)) is not None:
+        st.caption(fixed)
 if error:
     st.error(f"Can't start with these settings — {error}")
 

@@ -107,7 +107,12 @@ class PPOConfig:
                                             label="Hidden layers", low=1, high=1024)
     activation: str = setting("tanh", "hidden activation", label="Activation", choices={"tanh": "tanh", "relu": "ReLU"})
     shared_trunk: bool = setting(False, "one trunk for actor and critic instead of two networks", label="Shared trunk")
+    ortho_init: bool = setting(True, "orthogonal initial weights (gain √2, policy head 0.01) instead of PyTorch's default",
+                               label="Orthogonal initialisation")
     log_std_init: float = setting(0.0, "initial log σ of a Gaussian policy", label="Initial log σ", low=-5.0, high=2.0)
+    sde_sample_freq: int | None = setting(
+        None, "gSDE, state-dependent exploration (continuous actions): draw new noise every this many steps "
+        "(0: once per rollout; None: a plain Gaussian policy)", label="gSDE resample interval (steps)", low=0, high=8192)
     normalize_obs: bool = setting(False, "running mean/std observation normalisation (Gymnasium's NormalizeObservation)",
                                   label="Normalise observations")
     normalize_reward: bool = setting(False, "scale rewards by a running std of the discounted return (Gymnasium's NormalizeReward)",
@@ -128,6 +133,11 @@ class PPOConfig:
                 f"num_minibatches: must be between 1 and {self.batch_size // 2} so that minibatches × minibatch size "
                 f"fill the batch, environments × steps per environment = {self.num_envs} × {self.num_steps} = "
                 f"{self.batch_size} samples, with at least 2 samples in every minibatch; got {self.num_minibatches}"
+            )
+        if self.sde_sample_freq is not None and not ENVIRONMENTS[self.env_id].continuous:
+            raise ValueError(
+                f"sde_sample_freq: gSDE draws noise for continuous actions, and {ENVIRONMENTS[self.env_id].title} "
+                f"has discrete ones; set it to none; got {self.sde_sample_freq}"
             )
         if self.batch_size > self.total_steps:
             raise ValueError(

@@ -46,9 +46,14 @@ class Rollout:
         return self.terminated | self.truncated
 
 
-def collect_rollout(envs: gym.vector.VectorEnv, agent: ActorCritic, obs: np.ndarray, num_steps: int) -> Rollout:
+def collect_rollout(
+    envs: gym.vector.VectorEnv, agent: ActorCritic, obs: np.ndarray, num_steps: int, sde_sample_freq: int | None = None
+) -> Rollout:
     """Step the vector environment ``num_steps`` times from ``obs`` with actions sampled from
-    the agent's policy. ``obs`` is (N, obs_dim); the rollout's ``next_obs`` continues from it."""
+    the agent's policy. ``obs`` is (N, obs_dim); the rollout's ``next_obs`` continues from it.
+
+    With a gSDE agent, new exploration noise is drawn at the start of the rollout and then every
+    ``sde_sample_freq`` steps (0 or None: only at the start)."""
     n = envs.num_envs
     obs_buf = np.empty((num_steps, n, *obs.shape[1:]), dtype=np.float32)  # NumPy: a cheaper per-step write
     actions: np.ndarray | None = None  # (T, N, ...) allocated at the first step, in the actions' dtype
@@ -64,6 +69,8 @@ def collect_rollout(envs: gym.vector.VectorEnv, agent: ActorCritic, obs: np.ndar
     # are made from the NumPy buffers below.
     with torch.inference_mode():
         for t in range(num_steps):
+            if agent.sde and (t == 0 or (sde_sample_freq and t % sde_sample_freq == 0)):
+                agent.resample_noise(n)
             obs_buf[t] = obs
             action = agent.act(torch.from_numpy(obs_buf[t])).numpy()
             if actions is None:

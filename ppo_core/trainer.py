@@ -83,6 +83,8 @@ def agent_for(config: PPOConfig, observation_space=None, action_space=None) -> A
         config.shared_trunk,
         config.log_std_init,
         generator=torch.Generator().manual_seed(config.seed),
+        sde=config.sde_sample_freq is not None,
+        ortho_init=config.ortho_init,
     )
 
 
@@ -114,7 +116,10 @@ class PPOTrainer:
         # eps=1e-5 as in the PPO reference implementations rather than Adam's 1e-8. fused=True:
         # torch's one-kernel Adam instead of its default loop over the parameter tensors; the
         # same update, and 7 % of the cartpole preset's wall time (farm-bench, 5 pairs).
-        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        # The parameters as a list, made once: agent.parameters() walks the module tree each call,
+        # and clip_grad_norm_ is called at every gradient step.
+        self.params = list(self.agent.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=config.learning_rate, eps=1e-5, fused=True)
         self.obs, _ = self.envs.reset(seed=config.seed)
         self.global_step = 0
         self.update_index = 0
@@ -138,7 +143,7 @@ class PPOTrainer:
     # -- step 3 ------------------------------------------------------------------------------
     def collect(self) -> Rollout:
         """Collect num_steps × num_envs transitions with the current policy."""
-        rollout = collect_rollout(self.envs, self.agent, self.obs, self.config.num_steps)
+        rollout = collect_rollout(self.envs, self.agent, self.obs, self.config.num_steps, self.config.sde_sample_freq)
         self.obs = rollout.next_obs.numpy()
         self.global_step += rollout.rewards.size
         self.episode_returns += rollout.episode_returns
@@ -245,7 +250,7 @@ class PPOTrainer:
                 self.optimizer.zero_grad()
                 loss.backward()
                 if c.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.agent.parameters(), c.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm)
                 self.optimizer.step()
                 epoch_stats.append(stats)
             if epoch_stats:
@@ -255,7 +260,7 @@ class PPOTrainer:
                     on_epoch(epoch, _means(epoch_stats))
             if kl_too_large:
                 break
-        if not torch.nn.utils.parameters_to_vector(self.agent.parameters()).isfinite().all():
+        if not torch.nn.utils.parameters_to_vector(self.params).isfinite().all():
             raise TrainingDiverged(f"a network parameter became non-finite at update {self.update_index + 1}")
         return {**_means(all_stats), "epochs_run": epochs_run}
 
@@ -315,7 +320,10 @@ class PPOTrainer:
         if c.objective == "kl_penalty":
             record["kl_beta"] = self.kl_beta
         if self.spec.continuous:
-            sigma = self.agent.log_std.detach().exp().flatten()
+            # σ of each action dimension, averaged over the batch's states (with gSDE it depends on
+            # the state; without, every state has the same σ = exp(log σ))
+            with torch.no_grad():
+                sigma = self.agent.distribution(batch.obs).base_dist.stddev.mean(0)
             record["std"] = float(sigma.mean())
             if len(sigma) > 1:  # and each action dimension's own σ
                 record.update({f"std_{i}": float(v) for i, v in enumerate(sigma)})

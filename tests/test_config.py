@@ -38,6 +38,9 @@ INVALID = [
     ("activation", "gelu"),
     ("shared_trunk", "no"),
     ("log_std_init", 5.0),
+    ("sde_sample_freq", -1),
+    ("sde_sample_freq", 1.5),
+    ("ortho_init", "no"),
     ("normalize_obs", 0),
     ("normalize_reward", 0),
     ("stop_at_target", 0),
@@ -60,6 +63,12 @@ def test_every_field_has_an_invalid_case():
 def test_minibatch_of_one_is_refused_with_the_allowed_range():
     with pytest.raises(ValueError, match=r"^num_minibatches: must be between 1 and 4 .* got 5"):
         PPOConfig(num_envs=1, num_steps=8, num_minibatches=5, total_steps=100)
+
+
+def test_gsde_is_refused_for_discrete_actions():
+    with pytest.raises(ValueError, match=r"^sde_sample_freq: gSDE draws noise for continuous actions, and CartPole has discrete"):
+        PPOConfig(env_id="CartPole-v1", sde_sample_freq=4)
+    assert PPOConfig(env_id="Pendulum-v1", sde_sample_freq=4).sde_sample_freq == 4
 
 
 def test_total_steps_must_hold_one_batch():

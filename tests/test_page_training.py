@@ -128,6 +128,17 @@ def at(open_page):
         assert run.pid is None
 
 
+def test_the_page_names_the_presets_settings_that_have_no_control(at):
+    def fixed():
+        return [c.value for c in at.caption if c.value.startswith("Also set by this preset")]
+
+    assert fixed() == []  # cartpole changes only settings that have a control
+    at.selectbox(key="train_preset").set_value("mountaincar-continuous").run()
+    assert fixed() == ["Also set by this preset (not changeable here): normalise observations: on; normalise rewards: on."]
+    at.selectbox(key="train_preset").set_value("acrobot").run()
+    assert fixed() == ["Also set by this preset (not changeable here): normalise observations: on."]
+
+
 # -- the buttons ------------------------------------------------------------------------------
 def test_before_any_run_only_start_and_step_are_enabled(at):
     assert "press **Start**" in at.info[0].value

@@ -202,7 +202,8 @@ def diagnostics(members: list, frames: dict, names: dict[str, str], order: list[
         "update moves the policy far from the one that collected its batch. Explained variance near 1 "
         "means the critic predicts the returns well."
         + (" β is the KL penalty's weight after each update's adaptive rule." if any("kl_beta" in f for f in shown) else "")
-        + (" σ is the Gaussian policy's standard deviation: how widely it still explores." if any("std" in f for f in shown) else "")
+        + (" σ is the Gaussian policy's standard deviation, averaged over the batch's states (with gSDE it "
+           "depends on the state): how widely it still explores." if any("std" in f for f in shown) else "")
     )
 
 

@@ -101,6 +101,22 @@ def draw(preset: str, assignment=None) -> tuple[PPOConfig | None, str | None]:
         return None, str(exc)
 
 
+def fixed_settings(preset: str) -> str | None:
+    """One sentence naming the settings the preset changes from PPOConfig's defaults that have
+    no control here (normalisation, for one), so that a student sees every value the preset
+    trains with; None when there are none."""
+    base, default = PRESETS[preset], PPOConfig()
+    skip = {"env_id", "target_return", "stop_at_target"}  # the preset's title and the row above say these
+    parts = []
+    for name, s in settings(type(base)).items():
+        value = getattr(base, name)
+        if s.control or name in skip or value == getattr(default, name):
+            continue
+        shown = ("on" if value else "off") if isinstance(value, bool) else (f"{value:g}" if isinstance(value, float) else value)
+        parts.append(f"{s.in_text}: {shown}")
+    return f"Also set by this preset (not changeable here): {'; '.join(parts)}." if parts else None
+
+
 def changed_settings(cfg: PPOConfig, preset: str) -> list[str]:
     """'name=value' for each page setting (but the seed and the budget) that differs from the preset."""
     base = PRESETS[preset]
