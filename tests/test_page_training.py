@@ -135,8 +135,8 @@ def test_the_page_names_the_presets_settings_that_have_no_control(at):
     assert fixed() == []  # cartpole changes only settings that have a control
     at.selectbox(key="train_preset").set_value("mountaincar-continuous").run()
     assert fixed() == ["Also set by this preset (not changeable here): normalise observations: on; normalise rewards: on."]
-    at.selectbox(key="train_preset").set_value("acrobot").run()
-    assert fixed() == ["Also set by this preset (not changeable here): normalise observations: on."]
+    at.selectbox(key="train_preset").set_value("pendulum").run()
+    assert fixed() == ["Also set by this preset (not changeable here): normalise rewards: on."]
 
 
 # -- the buttons ------------------------------------------------------------------------------
@@ -478,7 +478,7 @@ def test_load_checkpoint_refuses_without_running_the_pickle(tmp_path):
 
 
 def test_load_checkpoint_accepts_a_trained_policy_with_its_observation_statistics():
-    cfg = PRESETS["acrobot"].replace(total_steps=2 * PRESETS["acrobot"].batch_size)  # normalises observations
+    cfg = PRESETS["acrobot"].replace(total_steps=2 * PRESETS["acrobot"].batch_size, normalize_obs=True)
     trainer = PPOTrainer(cfg)
     for _ in trainer.iterate():
         pass
