@@ -264,12 +264,6 @@ class PPOTrainer:
             raise TrainingDiverged(f"a network parameter became non-finite at update {self.update_index + 1}")
         return {**_means(all_stats), "epochs_run": epochs_run}
 
-    def batch_ratios(self, batch: Batch) -> np.ndarray:
-        """r = π_θ(a|s) / π_θk(a|s) for every sample of ``batch`` under the current policy."""
-        with torch.no_grad():
-            new = self.agent.distribution(batch.obs).log_prob(batch.actions)
-        return (new - batch.log_probs).exp().numpy()
-
     # -- the whole loop ----------------------------------------------------------------------
     @property
     def episode_return_mean(self) -> float | None:
@@ -297,7 +291,9 @@ class PPOTrainer:
         batch = self.compute_advantages(rollout)
         stats = self.update(batch)
         epochs_run = stats.pop("epochs_run")
-        ratios = self.batch_ratios(batch)
+        with torch.no_grad():
+            policy = self.agent.distribution(batch.obs)  # π_θ after the update, on the batch's states
+        ratios = (policy.log_prob(batch.actions) - batch.log_probs).exp().numpy()  # r for every sample
         if c.objective == "kl_penalty":
             self.kl_beta = adaptive_beta(self.kl_beta, float(approx_kl(np.log(ratios))), c.kl_target)
         self.last_batch, self.last_ratios = batch, ratios
@@ -322,8 +318,7 @@ class PPOTrainer:
         if self.spec.continuous:
             # σ of each action dimension, averaged over the batch's states (with gSDE it depends on
             # the state; without, every state has the same σ = exp(log σ))
-            with torch.no_grad():
-                sigma = self.agent.distribution(batch.obs).base_dist.stddev.mean(0)
+            sigma = policy.base_dist.stddev.mean(0)
             record["std"] = float(sigma.mean())
             if len(sigma) > 1:  # and each action dimension's own σ
                 record.update({f"std_{i}": float(v) for i, v in enumerate(sigma)})
