@@ -113,7 +113,7 @@ class PPOConfig:
     sde_sample_freq: int | None = setting(
         None, "gSDE, state-dependent exploration (continuous actions): draw new noise every this many steps "
         "(0: once per rollout; None: a plain Gaussian policy)", label="gSDE resample interval (steps)", low=0, high=8192)
-    normalize_obs: bool = setting(False, "running mean/std observation normalisation (Gymnasium's NormalizeObservation)",
+    normalize_obs: bool = setting(False, "running mean/std observation normalisation, one statistic for all environments",
                                   label="Normalise observations")
     normalize_reward: bool = setting(False, "scale rewards by a running std of the discounted return (Gymnasium's NormalizeReward)",
                                      label="Normalise rewards")

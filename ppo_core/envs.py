@@ -5,17 +5,23 @@ Every training environment is a Gymnasium vector environment with
 the first of the next episode and the last one is in ``info["final_obs"]``. The default
 NEXT_STEP mode would hand a CleanRL-style loop one junk transition per episode end.
 
-Per sub-environment the chain is, innermost first:
-    gym.make(id)  (TimeLimit)  →  the environment's fixed transforms (e.g. five fixed torques)
-    →  RecordEpisodeStatistics (returns as the preset's target is stated)
-    →  ClipAction (continuous)  →  NormalizeObservation / NormalizeReward (when asked for).
-Normalisers sit inside each sub-environment rather than on the vector: Gymnasium's vector
-normalisers only support NEXT_STEP, and per-env wrappers also normalise ``final_obs``, which
-the time-limit bootstrap feeds to the critic.
+CartPole, Acrobot, the continuous Pendulum and MountainCarContinuous are stepped by NumPy for
+all environments at once (Gymnasium's CartPoleVectorEnv, and ppo_core's three below, each
+checked step by step against Gymnasium's), wrapped on the vector, innermost first:
+    the NumPy environment (its time limit)  →  RecordEpisodeStatistics (returns as the
+    preset's target is stated)  →  ClipAction (continuous)  →  SameStepNormalizeObservation
+    →  NormalizeReward (each normaliser when asked for).
+Each normaliser keeps one running statistic for all environments, as Stable-Baselines3's
+VecNormalize does. Gymnasium's vector NormalizeReward supports SAME_STEP; its vector
+NormalizeObservation does not (it would leave ``final_obs``, which the time-limit bootstrap feeds
+to the critic, unscaled), hence ppo_core's own.
 
-Without normalisers, CartPole and Acrobot are stepped by NumPy for all environments at once
-(Gymnasium's CartPoleVectorEnv, and ppo_core's Acrobot), with the episode statistics on the
-vector; with one, they take the per-environment chain above.
+The discretised Pendulum keeps Gymnasium's environments in a SyncVectorEnv (the lesson pages read
+its sub-environments), with the chain per sub-environment, innermost first:
+    gym.make(id)  (TimeLimit)  →  the fixed transforms (five torques, scaled velocity and reward)
+    →  RecordEpisodeStatistics  →  ClipAction (continuous)  →  NormalizeObservation /
+    NormalizeReward (when asked for).
+:func:`make_env` builds that chain for one environment of any kind: the episode player renders in it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers.utils import RunningMeanStd
+from gymnasium.wrappers.vector import ClipAction as VectorClipAction
+from gymnasium.wrappers.vector import NormalizeReward as VectorNormalizeReward
 from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecordEpisodeStatistics
 from gymnasium.wrappers import (
     ClipAction,
@@ -76,9 +85,56 @@ class SameStepCartPoleVectorEnv(CartPoleVectorEnv):
         return obs, reward, terminated, truncated, info
 
 
-class SameStepAcrobotVectorEnv(gym.vector.VectorEnv):
-    """Acrobot-v1 for ``num_envs`` environments stepped by one NumPy expression, autoresetting in
-    the SAME step (final observations in ``info["final_obs"]``, as SyncVectorEnv does).
+class _SameStepNumpyVectorEnv(gym.vector.VectorEnv):
+    """What ppo_core's NumPy environments share: the spaces, a step count per environment for
+    the time limit, and the SAME_STEP autoreset (an ended environment restarts in the step that
+    ended it; its last observation goes to ``info["final_obs"]``, as SyncVectorEnv puts it).
+
+    A subclass holds every environment's state in ``self.state`` (one row each), draws starts in
+    ``_starts(n)``, reads observations in ``_observations()`` and, in ``step``, updates the state
+    and returns ``self._end_step(reward, terminated)``.
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int, max_episode_steps: int, observation_space: gym.spaces.Box, action_space: gym.Space):
+        self.num_envs = num_envs
+        self.max_episode_steps = max_episode_steps
+        self.single_observation_space = observation_space
+        self.observation_space = gym.vector.utils.batch_space(observation_space, num_envs)
+        self.single_action_space = action_space
+        self.action_space = gym.vector.utils.batch_space(action_space, num_envs)
+        self.steps = np.zeros(num_envs, dtype=np.int64)
+
+    def _starts(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _observations(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.state = self._starts(self.num_envs)
+        self.steps[:] = 0
+        return self._observations(), {}
+
+    def _end_step(self, reward: np.ndarray, terminated: np.ndarray):
+        """Count the step, cut episodes at the time limit and restart the ended environments."""
+        self.steps += 1
+        truncated = self.steps >= self.max_episode_steps
+        obs = self._observations()
+        info: dict = {}
+        ended = terminated | truncated
+        if ended.any():
+            info = _final_observations(obs, ended)
+            self.state[ended] = self._starts(int(ended.sum()))
+            self.steps[ended] = 0
+            obs = self._observations()
+        return obs, reward, terminated, truncated, info
+
+
+class SameStepAcrobotVectorEnv(_SameStepNumpyVectorEnv):
+    """Acrobot-v1 for ``num_envs`` environments stepped by one NumPy expression.
 
     Written here because Gymnasium has no vectorised Acrobot, and its per-environment step (a
     Runge-Kutta integration written for one state at a time in Python) was 69 % of the acrobot
@@ -88,30 +144,17 @@ class SameStepAcrobotVectorEnv(gym.vector.VectorEnv):
     uniform in ±0.1; tests/test_trainer.py checks them against ``gym.make("Acrobot-v1")``.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
     DT = 0.2
     MAX_VEL_1, MAX_VEL_2 = 4 * np.pi, 9 * np.pi
     TORQUES = np.array([-1.0, 0.0, 1.0])
 
     def __init__(self, num_envs: int, max_episode_steps: int = 500):
-        self.num_envs = num_envs
-        self.max_episode_steps = max_episode_steps
         high = np.array([1.0, 1.0, 1.0, 1.0, self.MAX_VEL_1, self.MAX_VEL_2], dtype=np.float32)
-        self.single_observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
-        self.single_action_space = gym.spaces.Discrete(3)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        super().__init__(num_envs, max_episode_steps, gym.spaces.Box(-high, high, dtype=np.float32), gym.spaces.Discrete(3))
         self.state = np.zeros((num_envs, 4))  # θ1, θ2, dθ1, dθ2 per environment
-        self.steps = np.zeros(num_envs, dtype=np.int64)
 
     def _starts(self, n: int) -> np.ndarray:
         return self.np_random.uniform(-0.1, 0.1, size=(n, 4)).astype(np.float32).astype(np.float64)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self.state = self._starts(self.num_envs)
-        self.steps[:] = 0
-        return self._observations(), {}
 
     def _observations(self) -> np.ndarray:
         s = self.state.T
@@ -157,19 +200,124 @@ class SameStepAcrobotVectorEnv(gym.vector.VectorEnv):
         ns[2] = np.clip(ns[2], -self.MAX_VEL_1, self.MAX_VEL_1)
         ns[3] = np.clip(ns[3], -self.MAX_VEL_2, self.MAX_VEL_2)
         self.state = ns.T.copy()
-        self.steps += 1
         terminated = -np.cos(ns[0]) - np.cos(ns[1] + ns[0]) > 1.0
-        truncated = self.steps >= self.max_episode_steps
-        reward = np.where(terminated, 0.0, -1.0)
-        obs = self._observations()
-        info: dict = {}
-        ended = terminated | truncated
-        if ended.any():
-            info = _final_observations(obs, ended)
-            self.state[ended] = self._starts(int(ended.sum()))
-            self.steps[ended] = 0
-            obs = self._observations()
-        return obs, reward, terminated, truncated, info
+        return self._end_step(np.where(terminated, 0.0, -1.0), terminated)
+
+
+class SameStepPendulumVectorEnv(_SameStepNumpyVectorEnv):
+    """Pendulum-v1 (continuous torque) for ``num_envs`` environments stepped by one NumPy expression.
+
+    Written here because Gymnasium has no vectorised Pendulum: its one-pendulum step in Python,
+    behind a SyncVectorEnv and a wrapper chain per environment, was most of the pendulum preset's
+    rollout time. The dynamics are Gymnasium's: torque clipped to ±2, cost θ² + 0.1·θ̇² + 0.001·u²
+    (θ wrapped to [−π, π)), θ̇ += (3g/2l·sin θ + 3/ml²·u)·dt bounded by ±8, then θ += θ̇·dt, with
+    g = 10, m = l = 1, dt = 0.05; starts uniform in θ ∈ [−π, π], θ̇ ∈ [−1, 1]; never terminates,
+    cut by the time limit. tests/test_envs.py checks it against ``gym.make("Pendulum-v1")``.
+    """
+
+    MAX_SPEED, MAX_TORQUE, DT, G, M, L = 8.0, 2.0, 0.05, 10.0, 1.0, 1.0
+
+    def __init__(self, num_envs: int, max_episode_steps: int = 200):
+        high = np.array([1.0, 1.0, self.MAX_SPEED], dtype=np.float32)
+        torque = gym.spaces.Box(-self.MAX_TORQUE, self.MAX_TORQUE, (1,), np.float32)
+        super().__init__(num_envs, max_episode_steps, gym.spaces.Box(-high, high, dtype=np.float32), torque)
+        self.state = np.zeros((num_envs, 2))  # θ, θ̇ per environment
+
+    def _starts(self, n: int) -> np.ndarray:
+        return self.np_random.uniform(-np.array([np.pi, 1.0]), np.array([np.pi, 1.0]), size=(n, 2))
+
+    def _observations(self) -> np.ndarray:
+        theta, theta_dot = self.state.T
+        return np.stack([np.cos(theta), np.sin(theta), theta_dot], axis=1).astype(np.float32)
+
+    def step(self, action):
+        u = np.clip(np.asarray(action, dtype=np.float32)[:, 0], -self.MAX_TORQUE, self.MAX_TORQUE)
+        theta, theta_dot = self.state.T
+        wrapped = (theta + np.pi) % (2 * np.pi) - np.pi
+        cost = wrapped**2 + 0.1 * theta_dot**2 + 0.001 * u**2
+        new_theta_dot = theta_dot + (3 * self.G / (2 * self.L) * np.sin(theta) + 3.0 / (self.M * self.L**2) * u) * self.DT
+        new_theta_dot = np.clip(new_theta_dot, -self.MAX_SPEED, self.MAX_SPEED)
+        self.state = np.stack([theta + new_theta_dot * self.DT, new_theta_dot], axis=1)
+        return self._end_step(-cost, np.zeros(self.num_envs, dtype=bool))
+
+
+class SameStepMountainCarContinuousVectorEnv(_SameStepNumpyVectorEnv):
+    """MountainCarContinuous-v0 for ``num_envs`` cars stepped by one NumPy expression.
+
+    Written here because Gymnasium has no vectorised MountainCarContinuous, and its one-car step
+    with a normaliser in each environment was 75 % of the preset's training time (cProfile, 16
+    environments). The dynamics are Gymnasium's, in its float32 arithmetic: force clipped to ±1,
+    v += 0.0015·force − 0.0025·cos(3x) bounded by ±0.07, x += v bounded to [−1.2, 0.6] (stopped at
+    the left wall), done when x ≥ 0.45 with v ≥ 0; reward 100 at the goal minus 0.1·action²;
+    starts x uniform in [−0.6, −0.4], v = 0. tests/test_envs.py checks it against
+    ``gym.make("MountainCarContinuous-v0")``.
+    """
+
+    MIN_POSITION, MAX_POSITION, MAX_SPEED, GOAL_POSITION, POWER = -1.2, 0.6, 0.07, 0.45, 0.0015
+
+    def __init__(self, num_envs: int, max_episode_steps: int = 999):
+        low = np.array([self.MIN_POSITION, -self.MAX_SPEED], dtype=np.float32)
+        high = np.array([self.MAX_POSITION, self.MAX_SPEED], dtype=np.float32)
+        force = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        super().__init__(num_envs, max_episode_steps, gym.spaces.Box(low, high, dtype=np.float32), force)
+        self.state = np.zeros((num_envs, 2), dtype=np.float32)  # position, velocity per car
+
+    def _starts(self, n: int) -> np.ndarray:
+        return np.stack([self.np_random.uniform(-0.6, -0.4, size=n), np.zeros(n)], axis=1).astype(np.float32)
+
+    def _observations(self) -> np.ndarray:
+        return self.state.copy()
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float32)[:, 0]
+        force = np.clip(action, -1.0, 1.0)
+        position, velocity = self.state[:, 0], self.state[:, 1]
+        # cos in float64, as math.cos in Gymnasium's step, then float32 like the rest of it
+        gravity = (0.0025 * np.cos(3 * position.astype(np.float64))).astype(np.float32)
+        velocity = np.clip(velocity + (force * np.float32(self.POWER) - gravity), -self.MAX_SPEED, self.MAX_SPEED)
+        position = np.clip(position + velocity, self.MIN_POSITION, self.MAX_POSITION)
+        velocity = np.where((position == np.float32(self.MIN_POSITION)) & (velocity < 0), np.float32(0.0), velocity)
+        terminated = (position >= self.GOAL_POSITION) & (velocity >= 0)
+        self.state = np.stack([position, velocity], axis=1).astype(np.float32)
+        return self._end_step(np.where(terminated, 100.0, 0.0) - action.astype(np.float64) ** 2 * 0.1, terminated)
+
+
+class SameStepNormalizeObservation(gym.vector.VectorWrapper):
+    """Observations centred and scaled by one running mean and variance for all environments,
+    final observations included.
+
+    Written here because Gymnasium's vector ``NormalizeObservation`` refuses SAME_STEP autoreset:
+    it would leave ``info["final_obs"]`` raw, and the trainer's time-limit bootstrap feeds those
+    to the critic. The statistics are Gymnasium's ``RunningMeanStd``, updated (as its wrapper
+    does) with each step's observations before they are scaled; a final observation is scaled
+    with the same statistics. ``obs_rms`` is the attribute Gymnasium's wrappers use, so a saved
+    policy's statistics are read the same way from either.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, epsilon: float = 1e-8):
+        super().__init__(env)
+        self.obs_rms = RunningMeanStd(shape=self.single_observation_space.shape)
+        self.epsilon = epsilon
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, self.single_observation_space.shape, np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+
+    def _scale(self, obs: np.ndarray) -> np.ndarray:
+        return ((obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + self.epsilon)).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.obs_rms.update(obs)
+        return self._scale(obs), info
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        self.obs_rms.update(obs)
+        if "final_obs" in info:
+            final_obs = info["final_obs"].copy()
+            for i in np.flatnonzero(info["_final_obs"]):
+                final_obs[i] = self._scale(final_obs[i])
+            info = {**info, "final_obs": final_obs}
+        return self._scale(obs), reward, terminated, truncated, info
 
 
 def _scaled_pendulum(env: gym.Env) -> gym.Env:
@@ -230,7 +378,7 @@ def make_env(
     gamma: float = 0.99,
     max_episode_steps: int | None = None,
 ) -> gym.Env:
-    """One environment with the chain described in the module docstring.
+    """One Gymnasium environment with the per-environment chain of the module docstring.
 
     ``max_episode_steps`` replaces the environment's registered time limit (None: keep it).
     """
@@ -250,6 +398,16 @@ def make_env(
     return env
 
 
+# The environments stepped by NumPy for all environments at once (the discretised Pendulum is
+# not: the lesson pages read its Gymnasium sub-environments).
+NUMPY_VECTOR_ENVS: dict[str, type[gym.vector.VectorEnv]] = {
+    "CartPole-v1": SameStepCartPoleVectorEnv,
+    "Acrobot-v1": SameStepAcrobotVectorEnv,
+    "Pendulum-v1": SameStepPendulumVectorEnv,
+    "MountainCarContinuous-v0": SameStepMountainCarContinuousVectorEnv,
+}
+
+
 def make_vector_env(
     env_key: str,
     num_envs: int,
@@ -259,7 +417,8 @@ def make_vector_env(
     gamma: float = 0.99,
     max_episode_steps: int | None = None,
 ) -> gym.vector.VectorEnv:
-    """``num_envs`` copies of :func:`make_env` stepped in lock-step, SAME_STEP autoreset.
+    """``num_envs`` environments stepped in lock-step, SAME_STEP autoreset: the NumPy ones
+    where ppo_core has them, else ``num_envs`` copies of :func:`make_env`.
 
     ``max_episode_steps`` replaces the registered time limit (None: keep it); the lessons
     shorten it so that a time-limit cut fits in a short table.
@@ -269,12 +428,17 @@ def make_vector_env(
     """
     if env_key not in ENVIRONMENTS:
         raise ValueError(f"env_id: unknown environment {env_key!r}; choose one of {sorted(ENVIRONMENTS)}")
-    if env_key == "CartPole-v1" and not (normalize_obs or normalize_reward):
-        limit = max_episode_steps or gym.spec("CartPole-v1").max_episode_steps
-        return VectorRecordEpisodeStatistics(SameStepCartPoleVectorEnv(num_envs, max_episode_steps=limit))
-    if env_key == "Acrobot-v1" and not (normalize_obs or normalize_reward):
-        limit = max_episode_steps or gym.spec("Acrobot-v1").max_episode_steps
-        return VectorRecordEpisodeStatistics(SameStepAcrobotVectorEnv(num_envs, max_episode_steps=limit))
+    numpy_env = NUMPY_VECTOR_ENVS.get(env_key)
+    if numpy_env is not None:
+        limit = max_episode_steps or gym.spec(ENVIRONMENTS[env_key].gym_id).max_episode_steps
+        envs = VectorRecordEpisodeStatistics(numpy_env(num_envs, max_episode_steps=limit))
+        if ENVIRONMENTS[env_key].continuous:
+            envs = VectorClipAction(envs)
+        if normalize_obs:
+            envs = SameStepNormalizeObservation(envs)
+        if normalize_reward:
+            envs = VectorNormalizeReward(envs, gamma=gamma)
+        return envs
     return gym.vector.SyncVectorEnv(
         [
             (lambda: make_env(env_key, normalize_obs=normalize_obs, normalize_reward=normalize_reward, gamma=gamma,

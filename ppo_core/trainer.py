@@ -19,12 +19,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from .advantages import gae, normalize_advantages
 from .config import PPOConfig
-from .envs import ENVIRONMENTS, make_vector_env
+from .envs import ENVIRONMENTS, SameStepNormalizeObservation, make_vector_env
 from .networks import ActorCritic
 from .objectives import adaptive_beta, approx_kl, clip_fraction, explained_variance, surrogate_objective, value_loss
 from .rollout import Rollout, collect_rollout, evaluate_rollout
@@ -330,9 +331,12 @@ class PPOTrainer:
             yield self.train_one_update()
 
     def observation_stats(self) -> dict[str, np.ndarray] | None:
-        """Running mean and variance of the first environment's NormalizeObservation (None
-        without one): a saved policy needs them to see observations as it was trained to."""
-        wrapper = observation_normalizer(self.envs.envs[0]) if hasattr(self.envs, "envs") else None
+        """Running mean and variance of the observation normaliser (the vector's, or the first
+        sub-environment's; None without one): a saved policy needs them to see observations as
+        it was trained to."""
+        wrapper = observation_normalizer(self.envs)
+        if wrapper is None and isinstance(self.envs, gym.vector.SyncVectorEnv):
+            wrapper = observation_normalizer(self.envs.envs[0])
         if wrapper is None:
             return None
         return {"mean": np.asarray(wrapper.obs_rms.mean, dtype=np.float64), "var": np.asarray(wrapper.obs_rms.var, dtype=np.float64)}
@@ -342,11 +346,12 @@ class PPOTrainer:
 
 
 def observation_normalizer(env):
-    """The NormalizeObservation wrapper in ``env``'s chain, or None."""
+    """The observation normaliser in ``env``'s chain (Gymnasium's NormalizeObservation, or
+    ppo_core's on a vector environment), or None."""
     from gymnasium.wrappers import NormalizeObservation
 
     while env is not None:
-        if isinstance(env, NormalizeObservation):
+        if isinstance(env, (NormalizeObservation, SameStepNormalizeObservation)):
             return env
         env = getattr(env, "env", None)
     return None

@@ -1,7 +1,11 @@
 """The discretised Pendulum is the "PPO from scratch" notebook's: action k applies torque
 −2, −1, 0, 1, 2 (not the bin centres ±1.6, ±0.8, 0), the angular velocity is divided by 8 and
 the reward by 10. Checked on the torque the simulator actually applied (``last_u``), through the
-factories the trainer builds its environments with."""
+factories the trainer builds its environments with.
+
+The continuous Pendulum and MountainCarContinuous are stepped by ppo_core's NumPy vector
+environments; they are checked here against Gymnasium's own, step by step, and so is the
+observation normaliser that goes with them."""
 
 import gymnasium as gym
 import numpy as np
@@ -52,7 +56,7 @@ def test_scaled_observation_and_reward_match_the_raw_pendulum():
 
 def test_a_shorter_time_limit_cuts_every_environment_there():
     # The lessons shorten the time limit so a cut fits in a 24-row table; training never does.
-    for key, limit in [("CartPole-v1", 16), ("Pendulum-v1-discrete", 10)]:
+    for key, limit in [("CartPole-v1", 16), ("Pendulum-v1-discrete", 10), ("Pendulum-v1", 12), ("MountainCarContinuous-v0", 9)]:
         vec = make_vector_env(key, 3, max_episode_steps=limit)
         vec.reset(seed=0)
         age = np.zeros(3, dtype=int)  # steps into the current episode
@@ -67,3 +71,133 @@ def test_a_shorter_time_limit_cuts_every_environment_there():
         assert cuts > 0
         vec.close()
     assert make_vector_env("CartPole-v1", 1).unwrapped.max_episode_steps == 500  # the default stays
+
+
+def test_pendulum_vector_env_steps_as_gymnasiums():
+    # From the same states and torques (some outside ±2, which both clip), Gymnasium's
+    # Pendulum-v1 gives the same observations and rewards; a cut environment's last observation
+    # is in info["final_obs"] and its next one is a fresh start.
+    from ppo_core.envs import SameStepPendulumVectorEnv
+
+    n, limit = 8, 30
+    ours = SameStepPendulumVectorEnv(n, max_episode_steps=limit)
+    ours.reset(seed=3)
+    theirs = [gym.make("Pendulum-v1").unwrapped for _ in range(n)]
+    for i, env in enumerate(theirs):
+        env.reset(seed=i)
+    rng = np.random.default_rng(0)
+    cuts = 0
+    for step in range(200):
+        if step % 50 == 0:  # now and then from states anywhere: several turns, full speed
+            ours.state = rng.uniform([-3 * np.pi, -8.0], [3 * np.pi, 8.0], (n, 2))
+        for i, env in enumerate(theirs):
+            env.state = ours.state[i].copy()
+        action = rng.uniform(-3.0, 3.0, (n, 1)).astype(np.float32)
+        expected = [env.step(a) for env, a in zip(theirs, action)]
+        steps_before = ours.steps.copy()
+        obs, reward, term, trunc, info = ours.step(action)
+        assert not term.any()
+        np.testing.assert_array_equal(trunc, steps_before + 1 >= limit)
+        np.testing.assert_allclose(reward, [e[1] for e in expected], rtol=0, atol=1e-9)
+        got = np.stack([info["final_obs"][i] if trunc[i] else obs[i] for i in range(n)])
+        np.testing.assert_array_equal(got, np.stack([e[0] for e in expected]))
+        if trunc.any():
+            assert (np.abs(ours.state[trunc]) <= [np.pi, 1.0]).all() and (ours.steps[trunc] == 0).all()
+        cuts += int(trunc.sum())
+    assert cuts >= 40
+
+
+def test_pendulum_returns_are_recorded_before_the_reward_normaliser():
+    # The preset's chain: the episode returns a student sees (and the −200 target) are the
+    # environment's, while the agent's rewards are divided by one running σ of the discounted
+    # return for all environments.
+    config = PRESETS["pendulum"]
+    assert config.normalize_reward and not config.normalize_obs
+    normalised = make_vector_env("Pendulum-v1", 4, normalize_reward=True, gamma=config.gamma)
+    raw = make_vector_env("Pendulum-v1", 4)
+    normalised.reset(seed=5)
+    raw.reset(seed=5)
+    rng = np.random.default_rng(1)
+    sums = np.zeros(4)
+    for _ in range(200):
+        action = rng.uniform(-2.0, 2.0, (4, 1)).astype(np.float32)
+        _, r_norm, _, trunc, info = normalised.step(action)
+        _, r_raw, _, _, _ = raw.step(action)
+        sums += r_raw
+        ratio = r_norm / r_raw
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)  # one scale for all environments
+        assert ratio[0] != 1.0
+    assert trunc.all()
+    np.testing.assert_allclose(info["episode"]["r"], sums, rtol=1e-5)
+    assert (sums < -100).all()
+
+
+def test_mountain_car_vector_env_steps_as_gymnasiums():
+    # From the same states and forces (some outside ±1, which both clip), Gymnasium's
+    # MountainCarContinuous-v0 gives the same rewards and ends, and observations within one
+    # float32 rounding (where the force is clipped, Gymnasium adds the velocity change in float64).
+    from ppo_core.envs import SameStepMountainCarContinuousVectorEnv
+
+    n, limit = 8, 60
+    ours = SameStepMountainCarContinuousVectorEnv(n, max_episode_steps=limit)
+    ours.reset(seed=3)
+    theirs = [gym.make("MountainCarContinuous-v0").unwrapped for _ in range(n)]
+    for i, env in enumerate(theirs):
+        env.reset(seed=i)
+    rng = np.random.default_rng(0)
+    terminations = cuts = 0
+    for step in range(3000):
+        if step % 50 == 0:  # now and then from anywhere on the track, near the goal and the wall
+            ours.state = rng.uniform([-1.2, -0.07], [0.6, 0.07], (n, 2)).astype(np.float32)
+        for i, env in enumerate(theirs):
+            env.state = ours.state[i].copy()
+        action = rng.uniform(-1.5, 1.5, (n, 1)).astype(np.float32)
+        expected = [env.step(a) for env, a in zip(theirs, action)]
+        steps_before = ours.steps.copy()
+        obs, reward, term, trunc, info = ours.step(action)
+        np.testing.assert_array_equal(term, [e[2] for e in expected])
+        np.testing.assert_array_equal(trunc, steps_before + 1 >= limit)
+        np.testing.assert_allclose(reward, [e[1] for e in expected], rtol=0, atol=1e-12)
+        ended = term | trunc
+        got = np.stack([info["final_obs"][i] if ended[i] else obs[i] for i in range(n)])
+        np.testing.assert_allclose(got, np.stack([e[0] for e in expected]), rtol=0, atol=2e-7)
+        if ended.any():
+            starts = ours.state[ended]
+            assert ((starts[:, 0] >= -0.6) & (starts[:, 0] <= -0.4) & (starts[:, 1] == 0)).all()
+        terminations += int(term.sum())
+        cuts += int((trunc & ~term).sum())
+    assert terminations > 50 and cuts > 50
+
+
+def test_vector_observation_normaliser_scales_final_observations_too():
+    # One running mean and variance over every observation the environments returned, and the
+    # same scaling for the last observation of a cut episode (the critic's bootstrap input).
+    from ppo_core.trainer import observation_normalizer
+
+    raw = make_vector_env("MountainCarContinuous-v0", 4, max_episode_steps=25)
+    scaled = make_vector_env("MountainCarContinuous-v0", 4, normalize_obs=True, max_episode_steps=25)
+    seen = [raw.reset(seed=2)[0]]
+    scaled.reset(seed=2)
+    normaliser = observation_normalizer(scaled)
+    rng = np.random.default_rng(4)
+    finals = 0
+    for _ in range(60):
+        action = rng.uniform(-1.0, 1.0, (4, 1)).astype(np.float32)
+        raw_obs, _, _, _, raw_info = raw.step(action)
+        obs, _, _, trunc, info = scaled.step(action)
+        seen.append(raw_obs)
+        history = np.concatenate(seen)
+        # Gymnasium's running statistic starts from a prior (mean 0, variance 1, weight 1e-4);
+        # pooled with the observations' own mean and variance:
+        prior, count = 1e-4, len(history)
+        total = prior + count
+        mean = count * history.mean(axis=0) / total
+        var = (prior + count * history.var(axis=0) + history.mean(axis=0) ** 2 * prior * count / total) / total
+        np.testing.assert_allclose(normaliser.obs_rms.mean, mean, rtol=1e-5)
+        np.testing.assert_allclose(normaliser.obs_rms.var, var, rtol=1e-5)
+        scale = np.sqrt(var + 1e-8)  # ε = 1e-8 under the root, as Gymnasium's wrapper
+        np.testing.assert_allclose(obs, (raw_obs - mean) / scale, rtol=1e-5, atol=1e-5)
+        for i in np.flatnonzero(trunc):
+            np.testing.assert_allclose(info["final_obs"][i], (raw_info["final_obs"][i] - mean) / scale, rtol=1e-5, atol=1e-5)
+            finals += 1
+    assert finals == 8  # two cuts in each of the four environments
