@@ -112,7 +112,7 @@ class PPOConfig:
     log_std_init: float = setting(0.0, "initial log σ of a Gaussian policy", label="Initial log σ", low=-5.0, high=2.0)
     sde_sample_freq: int | None = setting(
         None, "gSDE, state-dependent exploration (continuous actions): draw new noise every this many steps "
-        "(0: once per rollout; None: a plain Gaussian policy)", label="gSDE resample interval (steps)", low=0, high=8192)
+        "(0: once per rollout; None: a plain Gaussian policy)", label="gSDE noise drawn every (steps; 0: once per rollout)", low=0, high=8192)
     normalize_obs: bool = setting(False, "running mean/std observation normalisation, one statistic for all environments",
                                   label="Normalise observations")
     normalize_reward: bool = setting(False, "scale rewards by a running std of the discounted return (Gymnasium's NormalizeReward)",

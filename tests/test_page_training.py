@@ -134,7 +134,10 @@ def test_the_page_names_the_presets_settings_that_have_no_control(at):
 
     assert fixed() == []  # cartpole changes only settings that have a control
     at.selectbox(key="train_preset").set_value("mountaincar-continuous").run()
-    assert fixed() == ["Also set by this preset (not changeable here): normalise observations: on; normalise rewards: on."]
+    assert fixed() == [
+        "Also set by this preset (not changeable here): initial log σ: -1; gSDE noise drawn every (steps; 0: once per "
+        "rollout): 0; normalise observations: on; normalise rewards: on."
+    ]
     at.selectbox(key="train_preset").set_value("pendulum").run()
     assert fixed() == ["Also set by this preset (not changeable here): normalise rewards: on."]
 
