@@ -26,6 +26,10 @@ START_TIMEOUT_S = 180  # a worker imports torch; on Ray an actor is placed first
 SMALL = dict(num_envs=1, num_steps=16, num_minibatches=2)
 ENDLESS = PRESETS["cartpole"].replace(**SMALL, total_steps=1_000_000).to_dict()
 TIMING_KEYS = ("wall_s", "sps")  # the only keys of a record that depend on the machine
+# ray.kill returns before the actor's process is gone and its CPU is back in the cluster's
+# accounting (ray-project/ray#34917); on a loaded 2-core machine that took over 60 s twice in one
+# CI run (2026-12-06), while the next test found both CPUs free again: slow, not leaked.
+RELEASE_TIMEOUT_S = 180
 
 
 @pytest.fixture(params=["local", "ray"])
@@ -48,7 +52,7 @@ def scheduler(executor, store):
     yield s
     s.shutdown()
     if executor == "ray":  # every actor of the run was killed: the cluster has its CPUs back
-        wait_for(lambda: free_cpus() == CLUSTER_CPUS, "the cluster's CPUs to be free again", 60)
+        wait_for(lambda: free_cpus() == CLUSTER_CPUS, "the cluster's CPUs to be free again", RELEASE_TIMEOUT_S)
 
 
 def wait_for(condition, what: str, timeout: float = START_TIMEOUT_S) -> None:
@@ -193,7 +197,7 @@ def test_on_ray_queueing_is_the_clusters_and_the_page_says_so(ray_cluster, store
         wait_for(lambda: not waiting[0].waiting_for_cluster, "the third actor to be placed", 120)
     finally:
         s.shutdown()
-    wait_for(lambda: free_cpus() == CLUSTER_CPUS, "the cluster's CPUs to be free again", 60)
+    wait_for(lambda: free_cpus() == CLUSTER_CPUS, "the cluster's CPUs to be free again", RELEASE_TIMEOUT_S)
 
 
 def test_a_server_that_dies_leaves_no_actor_behind(ray_cluster, tmp_path):
