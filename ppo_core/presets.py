@@ -46,7 +46,7 @@ PRESETS: dict[str, PPOConfig] = {
     ),
     # Tuned on seeds 1-5 for steps to -20 (median): learning rate 1e-3: 51,200; 2e-3: 36,864;
     # 3e-3: 28,672; 5e-3: 28,672 (γ 0.9 or λ 0.98 instead: 65,536 and 59,392). Seeds 6-10 with
-    # 3e-3: 36,864. No zoo entry; the bar is the Gaussian pendulum's steps.
+    # 3e-3: 36,864. The RL Zoo has no discretised Pendulum: the bar is the Gaussian preset's steps.
     "pendulum-discrete": PPOConfig(
         env_id="Pendulum-v1-discrete",
         total_steps=300_000,
