@@ -141,7 +141,7 @@ class SameStepAcrobotVectorEnv(_SameStepNumpyVectorEnv):
     preset's training time (cProfile, 16 environments). The dynamics are Gymnasium's: the book's
     equations of motion, one RK4 step of dt = 0.2 s, angles wrapped to [−π, π], velocities bounded
     by 4π and 9π, reward −1 per step until the tip is a link's length above the pivot, starts
-    uniform in ±0.1; tests/test_trainer.py checks them against ``gym.make("Acrobot-v1")``.
+    uniform in ±0.1; tests/test_envs.py checks them against ``gym.make("Acrobot-v1")``.
     """
 
     DT = 0.2

@@ -3,7 +3,7 @@
 the reward by 10. Checked on the torque the simulator actually applied (``last_u``), through the
 factories the trainer builds its environments with.
 
-The continuous Pendulum and MountainCarContinuous are stepped by ppo_core's NumPy vector
+Acrobot, the continuous Pendulum and MountainCarContinuous are stepped by ppo_core's NumPy vector
 environments; they are checked here against Gymnasium's own, step by step, and so is the
 observation normaliser that goes with them."""
 
@@ -73,38 +73,70 @@ def test_a_shorter_time_limit_cuts_every_environment_there():
     assert make_vector_env("CartPole-v1", 1).unwrapped.max_episode_steps == 500  # the default stays
 
 
-def test_pendulum_vector_env_steps_as_gymnasiums():
-    # From the same states and torques (some outside ±2, which both clip), Gymnasium's
-    # Pendulum-v1 gives the same observations and rewards; a cut environment's last observation
-    # is in info["final_obs"] and its next one is a fresh start.
-    from ppo_core.envs import SameStepPendulumVectorEnv
-
-    n, limit = 8, 30
-    ours = SameStepPendulumVectorEnv(n, max_episode_steps=limit)
+def step_beside_gymnasium(ours, gym_id, limit, draw_states, draw_actions, *, steps, reward_atol, obs_atol, is_start):
+    """Step ppo_core's NumPy environment ``ours`` and one Gymnasium ``gym_id`` per environment
+    from the same states (re-drawn every 50 steps by ``draw_states``, so that they range over
+    the whole state space) with the same actions, and check each step: the same terminations,
+    a cut exactly at ``limit``, the same rewards and observations (an ended environment's last
+    one in info["final_obs"]), and a fresh start (``is_start``, step count 0) after an end.
+    Returns the numbers of terminations and of time-limit cuts."""
+    n = ours.num_envs
     ours.reset(seed=3)
-    theirs = [gym.make("Pendulum-v1").unwrapped for _ in range(n)]
+    theirs = [gym.make(gym_id).unwrapped for _ in range(n)]
     for i, env in enumerate(theirs):
         env.reset(seed=i)
     rng = np.random.default_rng(0)
-    cuts = 0
-    for step in range(200):
-        if step % 50 == 0:  # now and then from states anywhere: several turns, full speed
-            ours.state = rng.uniform([-3 * np.pi, -8.0], [3 * np.pi, 8.0], (n, 2))
+    terminations = cuts = 0
+    for step in range(steps):
+        if step % 50 == 0:
+            ours.state = draw_states(rng, n)
         for i, env in enumerate(theirs):
             env.state = ours.state[i].copy()
-        action = rng.uniform(-3.0, 3.0, (n, 1)).astype(np.float32)
+        action = draw_actions(rng, n)
         expected = [env.step(a) for env, a in zip(theirs, action)]
         steps_before = ours.steps.copy()
         obs, reward, term, trunc, info = ours.step(action)
-        assert not term.any()
+        np.testing.assert_array_equal(term, [e[2] for e in expected])
         np.testing.assert_array_equal(trunc, steps_before + 1 >= limit)
-        np.testing.assert_allclose(reward, [e[1] for e in expected], rtol=0, atol=1e-9)
-        got = np.stack([info["final_obs"][i] if trunc[i] else obs[i] for i in range(n)])
-        np.testing.assert_array_equal(got, np.stack([e[0] for e in expected]))
-        if trunc.any():
-            assert (np.abs(ours.state[trunc]) <= [np.pi, 1.0]).all() and (ours.steps[trunc] == 0).all()
-        cuts += int(trunc.sum())
-    assert cuts >= 40
+        np.testing.assert_allclose(reward, [e[1] for e in expected], rtol=0, atol=reward_atol)
+        ended = term | trunc
+        got = np.stack([info["final_obs"][i] if ended[i] else obs[i] for i in range(n)])
+        np.testing.assert_allclose(got, np.stack([e[0] for e in expected]), rtol=0, atol=obs_atol)
+        if ended.any():
+            assert is_start(ours.state[ended]).all() and (ours.steps[ended] == 0).all()
+        terminations += int(term.sum())
+        cuts += int((trunc & ~term).sum())
+    return terminations, cuts
+
+
+def test_acrobot_vector_env_steps_as_gymnasiums():
+    # Gymnasium's Acrobot (its book dynamics, one RK4 step), from states where the links swing.
+    from ppo_core.envs import SameStepAcrobotVectorEnv
+
+    high = [np.pi, np.pi, 4 * np.pi, 9 * np.pi]
+    terminations, cuts = step_beside_gymnasium(
+        SameStepAcrobotVectorEnv(8, max_episode_steps=40), "Acrobot-v1", 40,
+        lambda rng, n: rng.uniform(np.negative(high), high, (n, 4)),
+        lambda rng, n: rng.integers(0, 3, n),
+        steps=400, reward_atol=0.0, obs_atol=1e-6,
+        is_start=lambda s: np.all(np.abs(s) <= 0.1, axis=1),
+    )
+    assert terminations > 10 and cuts > 10
+
+
+def test_pendulum_vector_env_steps_as_gymnasiums():
+    # States over several turns and at full speed, torques beyond ±2 (both clip); Pendulum
+    # never terminates.
+    from ppo_core.envs import SameStepPendulumVectorEnv
+
+    terminations, cuts = step_beside_gymnasium(
+        SameStepPendulumVectorEnv(8, max_episode_steps=30), "Pendulum-v1", 30,
+        lambda rng, n: rng.uniform([-3 * np.pi, -8.0], [3 * np.pi, 8.0], (n, 2)),
+        lambda rng, n: rng.uniform(-3.0, 3.0, (n, 1)).astype(np.float32),
+        steps=200, reward_atol=1e-9, obs_atol=0.0,
+        is_start=lambda s: np.all(np.abs(s) <= [np.pi, 1.0], axis=1),
+    )
+    assert terminations == 0 and cuts >= 40
 
 
 def test_pendulum_returns_are_recorded_before_the_reward_normaliser():
@@ -133,39 +165,18 @@ def test_pendulum_returns_are_recorded_before_the_reward_normaliser():
 
 
 def test_mountain_car_vector_env_steps_as_gymnasiums():
-    # From the same states and forces (some outside ±1, which both clip), Gymnasium's
-    # MountainCarContinuous-v0 gives the same rewards and ends, and observations within one
-    # float32 rounding (where the force is clipped, Gymnasium adds the velocity change in float64).
+    # From anywhere on the track, near the goal and the wall, forces beyond ±1 (both clip):
+    # rewards and ends exactly, observations within one float32 rounding (where the force is
+    # clipped, Gymnasium adds the velocity change in float64).
     from ppo_core.envs import SameStepMountainCarContinuousVectorEnv
 
-    n, limit = 8, 60
-    ours = SameStepMountainCarContinuousVectorEnv(n, max_episode_steps=limit)
-    ours.reset(seed=3)
-    theirs = [gym.make("MountainCarContinuous-v0").unwrapped for _ in range(n)]
-    for i, env in enumerate(theirs):
-        env.reset(seed=i)
-    rng = np.random.default_rng(0)
-    terminations = cuts = 0
-    for step in range(3000):
-        if step % 50 == 0:  # now and then from anywhere on the track, near the goal and the wall
-            ours.state = rng.uniform([-1.2, -0.07], [0.6, 0.07], (n, 2)).astype(np.float32)
-        for i, env in enumerate(theirs):
-            env.state = ours.state[i].copy()
-        action = rng.uniform(-1.5, 1.5, (n, 1)).astype(np.float32)
-        expected = [env.step(a) for env, a in zip(theirs, action)]
-        steps_before = ours.steps.copy()
-        obs, reward, term, trunc, info = ours.step(action)
-        np.testing.assert_array_equal(term, [e[2] for e in expected])
-        np.testing.assert_array_equal(trunc, steps_before + 1 >= limit)
-        np.testing.assert_allclose(reward, [e[1] for e in expected], rtol=0, atol=1e-12)
-        ended = term | trunc
-        got = np.stack([info["final_obs"][i] if ended[i] else obs[i] for i in range(n)])
-        np.testing.assert_allclose(got, np.stack([e[0] for e in expected]), rtol=0, atol=2e-7)
-        if ended.any():
-            starts = ours.state[ended]
-            assert ((starts[:, 0] >= -0.6) & (starts[:, 0] <= -0.4) & (starts[:, 1] == 0)).all()
-        terminations += int(term.sum())
-        cuts += int((trunc & ~term).sum())
+    terminations, cuts = step_beside_gymnasium(
+        SameStepMountainCarContinuousVectorEnv(8, max_episode_steps=60), "MountainCarContinuous-v0", 60,
+        lambda rng, n: rng.uniform([-1.2, -0.07], [0.6, 0.07], (n, 2)).astype(np.float32),
+        lambda rng, n: rng.uniform(-1.5, 1.5, (n, 1)).astype(np.float32),
+        steps=3000, reward_atol=1e-12, obs_atol=2e-7,
+        is_start=lambda s: (s[:, 0] >= -0.6) & (s[:, 0] <= -0.4) & (s[:, 1] == 0),
+    )
     assert terminations > 50 and cuts > 50
 
 

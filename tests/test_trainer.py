@@ -6,7 +6,6 @@ import math
 import subprocess
 import sys
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -340,39 +339,3 @@ def test_sample_draws_what_dist_sample_draws_but_from_the_given_generator(dist):
     torch.manual_seed(0)  # the global stream plays no part
     assert torch.equal(sample(dist, torch.Generator().manual_seed(7)), expected)
     assert not torch.equal(sample(dist, torch.Generator().manual_seed(8)), expected)
-
-
-def test_acrobot_vector_env_steps_as_gymnasiums():
-    # From the same states and torques, Gymnasium's Acrobot (its book dynamics, one RK4 step)
-    # gives the same observations, rewards and ends; an ended environment's last observation is
-    # in info["final_obs"] and its next one is a fresh start.
-    from ppo_core.envs import SameStepAcrobotVectorEnv
-
-    n = 8
-    ours = SameStepAcrobotVectorEnv(n, max_episode_steps=40)
-    ours.reset(seed=3)
-    theirs = [gym.make("Acrobot-v1").unwrapped for _ in range(n)]
-    for i, env in enumerate(theirs):
-        env.reset(seed=i)
-    rng = np.random.default_rng(0)
-    terminations = truncations = 0
-    for step in range(400):
-        if step % 50 == 0:  # now and then from states far from the start, where the links swing
-            ours.state = rng.uniform([-np.pi, -np.pi, -4 * np.pi, -9 * np.pi], [np.pi, np.pi, 4 * np.pi, 9 * np.pi], (n, 4))
-        for i, env in enumerate(theirs):
-            env.state = ours.state[i].copy()
-        action = rng.integers(0, 3, n)
-        expected = [env.step(int(a)) for env, a in zip(theirs, action)]
-        steps_before = ours.steps.copy()
-        obs, reward, term, trunc, info = ours.step(action)
-        np.testing.assert_array_equal(term, [e[2] for e in expected])
-        np.testing.assert_array_equal(trunc, steps_before + 1 >= 40)
-        np.testing.assert_array_equal(reward, [e[1] for e in expected])
-        ended = term | trunc
-        got = np.stack([info["final_obs"][i] if ended[i] else obs[i] for i in range(n)])
-        np.testing.assert_allclose(got, np.stack([e[0] for e in expected]), rtol=0, atol=1e-6)
-        if ended.any():
-            assert np.all(np.abs(ours.state[ended]) <= 0.1) and (ours.steps[ended] == 0).all()
-        terminations += term.sum()
-        truncations += (trunc & ~term).sum()
-    assert terminations > 10 and truncations > 10
