@@ -11,9 +11,9 @@ from ppo_core.lesson import (
 )
 from ui.charts import step_chart
 from ui.links import Param
-from views.lesson_data import TABLE_ROWS as NUM_STEPS, TABLE_WARMUP, env_title, table_rollout
+from views.lesson_data import TABLE_ROWS as NUM_STEPS, TABLE_WARMUP, table_rollout
 from views.widgets import predict_then_reveal, show_chart
-from views.lesson_controls import control
+from views.lesson_controls import control, env_and_seed
 from views.lesson_tables import advantages_view, episode_marks, show_table
 
 ADV_PRESETS = ["cartpole", "pendulum-discrete"]
@@ -72,10 +72,7 @@ predict_then_reveal(
 c1, c2, c3 = st.columns(3)
 # Each control is kept in the URL (ui.links), declared once by its Param; γ and λ default to the
 # environment's preset values.
-preset = control(
-    Param("adv_env", "cartpole", "choice", choices=ADV_PRESETS), "Environment", where=c1, format_func=env_title, on_change=reset_discounts
-)
-seed = control(Param("adv_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)  # seed 0: the rewards-to-go page's rollout; normalising flips 3 signs on it
+preset, seed = env_and_seed("adv", ADV_PRESETS, c1, c2, on_change=reset_discounts)  # seed 0: the rewards-to-go page's rollout; normalising flips 3 signs on it
 warmup = control(
     Param("adv_warmup", TABLE_WARMUP, "choice", choices=WARMUP_CHOICES), "Critic training (PPO updates before the rollout)", "select_slider",
     where=c3, help="0: an untrained critic, whose V is close to 0 everywhere",

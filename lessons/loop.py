@@ -15,7 +15,7 @@ from ui.charts import histogram_chart, log_scale_chart, points_chart
 from ui.links import Param
 from views.lesson_data import env_title
 from views.widgets import predict_then_reveal, show_chart
-from views.lesson_controls import control
+from views.lesson_controls import control, env_and_seed
 from views.lesson_tables import show_table, transcript
 
 LOOP_PRESETS = ["cartpole", "pendulum-discrete"]  # discrete policies, observations as the environment gives them
@@ -55,8 +55,7 @@ st.latex(r"s_0 \xrightarrow{\;a_0 \sim \pi_\theta(\cdot|s_0)\;} (r_0, s_1) \xrig
 
 c1, c2, c3 = st.columns(3)
 # Each control is kept in the URL (ui.links), declared once by its Param.
-preset = control(Param("loop_env", "cartpole", "choice", choices=LOOP_PRESETS), "Environment", where=c1, format_func=env_title)
-seed = control(Param("loop_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)
+preset, seed = env_and_seed("loop", LOOP_PRESETS, c1, c2)
 shown = control(Param("loop_steps", 10, "int", 3, LOOP_MAX_STEPS), "Steps shown", where=c3)
 
 table = transcript(untrained_rollout(preset, seed, LOOP_MAX_STEPS)).head(shown)

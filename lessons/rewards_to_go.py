@@ -11,9 +11,9 @@ from ppo_core.lesson import (
 )
 from ui.charts import step_chart
 from ui.links import Param
-from views.lesson_data import TABLE_ROWS as NUM_STEPS, TABLE_TIME_LIMIT, env_title, table_rollout
+from views.lesson_data import TABLE_ROWS as NUM_STEPS, TABLE_TIME_LIMIT, table_rollout
 from views.widgets import predict_then_reveal, show_chart
-from views.lesson_controls import control
+from views.lesson_controls import control, env_and_seed
 from views.lesson_tables import backward_pass, episode_marks, rewards_to_go_view, show_table
 
 RTG_PRESETS = ["cartpole", "pendulum-discrete"]
@@ -73,10 +73,7 @@ predict_then_reveal(
 
 c1, c2, c3 = st.columns(3)
 # Each control is kept in the URL (ui.links), declared once by its Param.
-preset = control(
-    Param("rtg_env", "cartpole", "choice", choices=RTG_PRESETS), "Environment", where=c1, format_func=env_title, on_change=reset_gamma
-)
-seed = control(Param("rtg_seed", 0, "int", 0, 9999), "Seed", "number", where=c2)
+preset, seed = env_and_seed("rtg", RTG_PRESETS, c1, c2, on_change=reset_gamma)
 gamma = control(
     Param("rtg_gamma", preset_gamma, "float", 0.0, 1.0, step=0.01),  # default: the environment's preset γ
     "Discount γ", where=c3, help="Starts at the preset's γ, the one the critic was trained with.",

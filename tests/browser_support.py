@@ -13,12 +13,9 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +32,9 @@ CHROMIUM_ARGS = [
 ]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The deployment script's helpers: the tests start servers the way it does.
+sys.path.insert(0, str(ROOT / "deploy"))
+from run_local import free_port, wait_until_up  # noqa: E402
 
 
 class StreamlitServer:
@@ -77,19 +72,10 @@ class StreamlitServer:
         return self.log_path.read_text(errors="replace")
 
     def _wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer on {self.url}/_stcore/health in {timeout:.0f} s:\n{self.log()}")
-            time.sleep(0.25)
+        try:
+            wait_until_up(f"{self.url}/_stcore/health", self.proc, "streamlit", timeout)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}:\n{self.log()}") from None
 
     def stop(self) -> None:
         """End the server and anything it started: its whole process group."""

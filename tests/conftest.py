@@ -112,18 +112,24 @@ def named_datasets(chart) -> dict:
 
 
 # -- browser tests: one server and one Chromium per test module -------------------------------
-def require_chromium() -> None:
-    """Skip without Debian's Chromium; with REQUIRE_BROWSER=1 (CI) fail instead."""
+def require_installed(path, what: str, how: str) -> None:
+    """Skip unless ``path`` exists (``what`` is missing; ``how`` installs it); with
+    REQUIRE_BROWSER=1 (CI) fail instead, so that a browser test is never skipped there."""
     import os
 
+    if path.exists():
+        return
+    message = f"{what} not found at {path} ({how})"
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(message + "; REQUIRE_BROWSER=1 makes it a failure", pytrace=False)
+    pytest.skip(message)
+
+
+def require_chromium() -> None:
+    """Skip without Debian's Chromium; with REQUIRE_BROWSER=1 (CI) fail instead."""
     from browser_support import CHROMIUM
 
-    if CHROMIUM.exists():
-        return
-    message = f"Chromium not found at {CHROMIUM} (Debian: apt-get install -y chromium)"
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(message + "; REQUIRE_BROWSER=1 makes a missing browser a failure", pytrace=False)
-    pytest.skip(message)
+    require_installed(CHROMIUM, "Chromium", "Debian: apt-get install -y chromium")
 
 
 @pytest.fixture(scope="module")

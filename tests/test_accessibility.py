@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import ROOT, wait_for_app
+from conftest import require_installed
 
 pytestmark = pytest.mark.browser
 
@@ -44,14 +45,7 @@ def page_paths() -> list[str]:
 
 
 def require_axe() -> None:
-    import os
-
-    if AXE.exists():
-        return
-    message = f"axe-core not installed at {AXE} (npm ci --prefix tests/axe)"
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(message + "; REQUIRE_BROWSER=1 makes it a failure", pytrace=False)
-    pytest.skip(message)
+    require_installed(AXE, "axe-core", "npm ci --prefix tests/axe")
 
 
 def run_axe(page) -> list[dict]:

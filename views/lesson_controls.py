@@ -20,6 +20,7 @@ from typing import Any
 import streamlit as st
 
 from ui.links import Param
+from views.lesson_data import env_title
 from views.links import NOTE_ICON, restore
 
 # What each kind of Param is drawn as unless the page says otherwise.
@@ -74,3 +75,14 @@ def control(param: Param, label: str, widget: str | None = None, *, where=None, 
     for note in restore([param], show_notes=False):
         where.warning(note, icon=NOTE_ICON)
     return draw(param, label, widget, where=where, **options)
+
+
+def env_and_seed(page: str, presets: list[str], env_column, seed_column, on_change=None) -> tuple[str, int]:
+    """The environment and seed of a page's rollout: ``{page}_env`` (a preset, first by default)
+    and ``{page}_seed`` (0 to 9999, default 0) in the URL, drawn in the two columns given.
+    ``on_change`` runs when the environment changes (to reset controls that default to its preset)."""
+    preset = control(
+        Param(f"{page}_env", presets[0], "choice", choices=presets), "Environment", where=env_column, format_func=env_title, on_change=on_change
+    )
+    seed = control(Param(f"{page}_seed", 0, "int", 0, 9999), "Seed", "number", where=seed_column)
+    return preset, seed
