@@ -200,7 +200,11 @@ class PPOTrainer:
         clip_range = c.clip_coef if c.clip_vloss else None
         v_loss = value_loss(self.agent.value(obs), batch.returns[idx], batch.values[idx], clip_range)
         entropy = dist.entropy().mean()
-        loss = policy_loss + c.vf_coef * v_loss - c.ent_coef * entropy
+        loss = policy_loss + c.vf_coef * v_loss
+        if c.ent_coef != 0:
+            # Left out at 0, where it adds nothing: backward() then skips the entropy's part of the
+            # graph (same gradients; 6 % of the cartpole preset's time, 4 alternating pairs).
+            loss = loss - c.ent_coef * entropy
         with torch.no_grad():
             numbers = [policy_loss, v_loss, entropy, approx_kl(log_ratio), clip_fraction(ratio, c.clip_coef), loss]
             stats = dict(zip(self.STAT_NAMES, torch.stack(numbers).tolist()))

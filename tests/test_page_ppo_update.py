@@ -70,7 +70,7 @@ def test_epoch_zero_is_the_batch_as_collected(at, trace):
     ratios = np.concatenate([c["clip+"][1]["points"]["ratio"], c["clip-"][1]["points"]["ratio"]])
     assert len(ratios) == np.count_nonzero(trace.advantages)
     assert (ratios == 1.0).all()  # exactly: π_θ is π_θk before the first step
-    assert "highlight" not in c["clip+"][1] and "highlight" not in c["clip-"][1]
+    assert len(c["clip+"][1]["highlight"]) == 0 and len(c["clip-"][1]["highlight"]) == 0  # none ringed
     probs = c["probs"][1]["points"]
     np.testing.assert_array_equal(probs["before"], probs["after"])
 

@@ -29,7 +29,7 @@ from ui.model_io import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes,
 
 PAGE = "lessons/training.py"
 CARTPOLE = PRESETS["cartpole"]
-BATCH = CARTPOLE.batch_size  # 256 environment steps per update
+BATCH = CARTPOLE.batch_size  # 512 environment steps per update
 START_TIMEOUT_S = 120  # a cold worker (spawned interpreter importing torch) is slow on a busy machine
 HYPERPARAMETERS = (
     "clip_coef", "objective", "learning_rate", "seed", "gamma", "gae_lambda", "ent_coef",
@@ -372,8 +372,8 @@ def test_reset_forgets_the_run_and_restores_the_preset_defaults(at):
 @pytest.mark.parametrize(
     "changes, field",
     [
-        ({"num_minibatches": 200}, "num_minibatches"),  # more than half of the 256-sample batch
-        ({"total_steps": 1000, "num_steps": 256}, "total_steps"),  # 8 × 256 = 2048 > 1000: not one batch
+        ({"num_minibatches": 300}, "num_minibatches"),  # more than half of the 512-sample batch
+        ({"total_steps": 1000, "num_steps": 256}, "total_steps"),  # 16 × 256 = 4096 > 1000: not one batch
     ],
 )
 def test_invalid_hyperparameters_name_the_field_and_start_nothing(at, changes, field):

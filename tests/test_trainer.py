@@ -314,7 +314,7 @@ def test_importing_ppo_core_leaves_torch_distribution_validation_alone():
         "before = Distribution._validate_args\n"
         "import ppo_core, ppo_core.lesson\n"
         "from ppo_core import PRESETS, PPOTrainer\n"
-        "t = PPOTrainer(PRESETS['cartpole'].replace(total_steps=256))\n"
+        "t = PPOTrainer(PRESETS['cartpole'].replace(total_steps=512))\n"
         "t.train_one_update()\n"
         "assert Distribution._validate_args is before, Distribution._validate_args\n"
         "try:\n"

@@ -223,10 +223,12 @@ def clip_objective_chart(
         "spans": spans,
         "bounds": pd.DataFrame({"ratio": [1 - eps, 1 + eps], "label": ["1 − ε", "1 + ε"]}),
     }
-    with_points = points is not None and len(points) > 0
+    # A layer for each frame given, even an empty one: the update page's charts then keep one spec
+    # from epoch to epoch (only their data change) when the first zero-gradient sample appears.
+    with_points = points is not None
     if with_points:
         datasets["points"] = points[["ratio", "objective"]].reset_index(drop=True)
-    with_highlight = highlight is not None and len(highlight) > 0
+    with_highlight = highlight is not None
     if with_highlight:
         datasets["highlight"] = highlight[["ratio", "objective"]].reset_index(drop=True)
     if probe is not None:
