@@ -109,7 +109,7 @@ def test_one_run_report_holds_csv_config_charts_and_summary(runs):
     assert "| seed | **7** | 1 |" in md  # this run's seed (changed: bold) beside the preset's
     assert f"{final:.1f}" in md
     assert "Did not reach the target** of 475" in md  # three updates are far from 475
-    assert "| step budget | **768** | 100,000 |" in md  # changed from the preset: bold
+    assert f"| step budget | **{SHORT.total_steps}** | 100,000 |" in md  # three batches (1536), changed from the preset: bold
 
 
 def test_comparison_has_files_per_run_one_overlay_and_a_table(runs):

@@ -124,7 +124,9 @@ def _clip_template(
     if with_highlight:
         layers.append(
             alt.Chart(alt.Data(name="highlight"))
-            .mark_point(size=70, filled=False, strokeWidth=1.5, color=VERMILLION)
+            # aria=False: the rings mark samples the points layer already lists for a screen
+            # reader, and an empty layer would be an unlabelled graphic (axe: svg-img-alt)
+            .mark_point(size=70, filled=False, strokeWidth=1.5, color=VERMILLION, aria=False)
             .encode(x=alt.X("ratio:Q"), y=alt.Y("objective:Q", scale=y_scale), tooltip=point_tooltip)
         )
     if with_probe:
@@ -223,11 +225,12 @@ def clip_objective_chart(
         "spans": spans,
         "bounds": pd.DataFrame({"ratio": [1 - eps, 1 + eps], "label": ["1 − ε", "1 + ε"]}),
     }
-    # A layer for each frame given, even an empty one: the update page's charts then keep one spec
-    # from epoch to epoch (only their data change) when the first zero-gradient sample appears.
-    with_points = points is not None
+    with_points = points is not None and len(points) > 0
     if with_points:
         datasets["points"] = points[["ratio", "objective"]].reset_index(drop=True)
+    # The highlight layer whenever a frame is given, even an empty one: the update page's charts
+    # then keep one spec from epoch to epoch (only their data change) when the first
+    # zero-gradient sample appears.
     with_highlight = highlight is not None
     if with_highlight:
         datasets["highlight"] = highlight[["ratio", "objective"]].reset_index(drop=True)
